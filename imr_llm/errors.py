@@ -1,0 +1,71 @@
+"""Exceptions raised by imr-llm.
+
+    ImrLlmError
+    ├── InputError               the input cannot be read as a letter (carries ``path``)
+    │   ├── EmptyInputError          empty or whitespace-only
+    │   ├── BinaryInputError         bytes that are neither text nor PDF
+    │   ├── InputTooLargeError       over the size limit (carries ``size`` and ``limit``)
+    │   ├── PdfError                 a PDF that is broken or has no text layer
+    │   └── UnsupportedFormatError   an IMR letter in a layout we recognise but cannot parse
+    ├── UsageError               the library or CLI was called wrongly
+    └── LlmError                 the model or the network failed (carries ``attempts``)
+
+Input and LLM errors become an ``error`` object in the output row; only ``UsageError``
+is meant to reach the caller as an exception by default.
+"""
+
+from __future__ import annotations
+
+
+class ImrLlmError(Exception):
+    """Root of every error imr-llm raises on purpose."""
+
+    @property
+    def kind(self) -> str:
+        """The name written into an output row's ``error.type``."""
+        return type(self).__name__
+
+
+class InputError(ImrLlmError):
+    """The input cannot be read as a letter."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class EmptyInputError(InputError):
+    """The input is empty or holds only whitespace."""
+
+
+class BinaryInputError(InputError):
+    """The input is binary data that is not a PDF."""
+
+
+class InputTooLargeError(InputError):
+    """The input is larger than the configured limit."""
+
+    def __init__(self, message: str, *, size: int, limit: int, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.size = size
+        self.limit = limit
+
+
+class PdfError(InputError):
+    """The PDF cannot be parsed or has no text layer."""
+
+
+class UnsupportedFormatError(InputError):
+    """An IMR letter in a known older layout that imr-llm cannot parse reliably."""
+
+
+class UsageError(ImrLlmError):
+    """The library or the command line was called with bad arguments."""
+
+
+class LlmError(ImrLlmError):
+    """The model or the network failed."""
+
+    def __init__(self, message: str, *, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.attempts = attempts
