@@ -8,15 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A fact found in normalized text: ``text[start:end]`` is the passage it rests on."""
-
-    field: str
-    value: Any
-    start: int
-    end: int
+from .formats import recognise
+from .header import find_header, find_patient, find_summary_dates
+from .items import find_items
+from .legacy import find_legacy_items
+from .normalize import normalize
+from .reviewer import find_reviewer
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +24,42 @@ class Anchor:
     value: Any
     start: int
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    """Everything the deterministic pass found in one letter."""
+
+    format: str
+    anchors: tuple[Anchor, ...]
+    problems: tuple[str, ...]
+
+    def get(self, field: str) -> Anchor | None:
+        """The anchor for ``field`` (e.g. ``items[0].decision``), if found."""
+        return next((a for a in self.anchors if a.field == field), None)
+
+    def values(self) -> dict[str, Any]:
+        """Field path to value, for every anchor."""
+        return {a.field: a.value for a in self.anchors}
+
+    @property
+    def item_count(self) -> int:
+        return sum(1 for a in self.anchors if a.field.endswith(".decision"))
+
+
+def find_anchors(text: str) -> Anchors:
+    """Find every anchor in ``text``; spans refer to ``text`` itself."""
+    norm = normalize(text)
+    body = norm.text
+    fmt = recognise(body)
+    if fmt == "not_imr":
+        return Anchors(fmt, (), ())
+    found = find_header(body)
+    found += find_summary_dates(body, {f.field for f in found})
+    found += find_reviewer(body) + find_patient(body)
+    items, problems = find_items(body) if fmt == "current" else find_legacy_items(body)
+    found += items
+    anchors = tuple(
+        Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found
+    )
+    return Anchors(fmt, anchors, tuple(problems))

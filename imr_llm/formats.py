@@ -1,0 +1,28 @@
+"""Recognise which layout a letter uses, or that it is not an IMR letter at all."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Format = Literal["current", "legacy", "not_imr"]
+
+_CURRENT = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES", re.I)
+_LEGACY = re.compile(
+    r"IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)|MEDICAL\s+PROFESSIONAL\s+REVIEW"
+    r"|ISSUES?\s+AT\s+DISPUTE|has\s+determined\s+the\s+request\s+for",
+    re.I,
+)
+_IMR = re.compile(
+    r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION|Independent\s+Medical\s+Review|MAXIMUS\s+Federal",
+    re.I,
+)
+
+
+def recognise(text: str) -> Format:
+    """Classify normalized text as the current layout, an older one, or not a letter."""
+    if _CURRENT.search(text):
+        return "current"
+    if _LEGACY.search(text) and _IMR.search(text):
+        return "legacy"
+    return "not_imr"

@@ -1,0 +1,131 @@
+"""Anchors for disputed items: heading, decision, guideline lines and rationale."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .spans import Found
+from .guidelines import parse_guideline
+from .quantity import parse_quantity, parse_strength
+
+SECTION = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES", re.I)
+_MARKER = re.compile(r":\s*(?P<d>Upheld|Overturned)[ \t]*(?=\n|$)")
+_INTRO = re.compile(r"set\s+forth\s+below:\s*", re.I)
+_LABELS = {
+    "claims_administrator_guideline": re.compile(r"Claims\s+Administrator\s+guideline:\s*"),
+    "reviewer_guideline": re.compile(r"MAXIMUS\s+guideline:\s*"),
+    "rationale": re.compile(r"Decision\s+rationale:\s*"),
+}
+_ANY_LABEL = re.compile(
+    r"Claims\s+Administrator\s+guideline:|MAXIMUS\s+guideline:|Decision\s+rationale:"
+)
+_SENTENCE_END = re.compile(r"[.!?\"')]\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    start: int
+    end: int  # end of the request text
+    decision: str
+    decision_start: int
+    decision_end: int
+    block_end: int = 0
+
+
+def _heading_start(text: str, lo: int, colon: int) -> int:
+    start = max(text.rfind("\n\n", lo, colon) + 2, lo)
+    if m := _INTRO.search(text, start, colon):
+        start = m.end()
+    if _ANY_LABEL.search(text, start, colon):
+        # A heading glued to the previous rationale: begin after its last sentence.
+        ends = list(_SENTENCE_END.finditer(text, start, colon))
+        start = ends[-1].end() if ends else text.rfind("\n", start, colon) + 1
+    return start
+
+
+def find_headings(text: str, lo: int, hi: int) -> list[Heading]:
+    """Item headings (``<request>: Upheld``) between ``lo`` and ``hi``."""
+    heads: list[Heading] = []
+    for m in _MARKER.finditer(text, lo, hi):
+        start = _heading_start(text, heads[-1].decision_end if heads else lo, m.start())
+        end = m.start()
+        tail = re.search(r"\s+is$", text[start:end])
+        end = start + tail.start() if tail else end
+        if end > start:
+            heads.append(Heading(start, end, m["d"].lower(), m.start("d"), m.end("d")))
+    bounds = [h.start for h in heads[1:]] + [hi]
+    return [Heading(h.start, h.end, h.decision, h.decision_start, h.decision_end, b)
+            for h, b in zip(heads, bounds, strict=True)]
+
+
+def _block_fields(text: str, head: Heading, prefix: str) -> list[Found]:
+    found: list[Found] = []
+    lo, hi = head.decision_end, head.block_end
+    for name, rx in _LABELS.items():
+        m = rx.search(text, lo, hi)
+        if not m:
+            continue
+        stop = hi if name == "rationale" else _label_end(text, m.end(), hi)
+        body = text[m.end():stop].rstrip()
+        value = " ".join(body.split())
+        found.append(Found(f"{prefix}.{name}", value, m.end(), m.end() + len(body)))
+        if name != "rationale":
+            found += _guideline_facts(f"{prefix}.{name}", value, m.end(), m.end() + len(body))
+    return found
+
+
+def _label_end(text: str, start: int, hi: int) -> int:
+    para = text.find("\n\n", start, hi)
+    nxt = _ANY_LABEL.search(text, start, hi)
+    ends = [e for e in (para, nxt.start() if nxt else -1) if e >= 0]
+    return min(ends) if ends else hi
+
+
+def _guideline_facts(field: str, value: str, start: int, end: int) -> list[Found]:
+    facts = parse_guideline(value)
+    return [
+        Found(f"{field}.mtus", facts.mtus, start, end),
+        Found(f"{field}.sources", facts.sources, start, end),
+        Found(f"{field}.pages", facts.pages, start, end),
+        Found(f"{field}.sections", facts.sections, start, end),
+    ]
+
+
+def _request_fields(text: str, head: Heading, prefix: str) -> list[Found]:
+    # Whitespace inside a normalized heading is one character per gap, so offsets in the
+    # collapsed request line up with offsets in the text.
+    request = " ".join(text[head.start : head.end].split())
+    found = [
+        Found(f"{prefix}.request", request, head.start, head.end),
+        Found(f"{prefix}.decision", head.decision, head.decision_start, head.decision_end),
+    ]
+    for name, parse in (("quantity", parse_quantity), ("strength", parse_strength)):
+        if (parsed := parse(request)) is not None:
+            span = (head.start + parsed.start, head.start + parsed.end)
+            found.append(Found(f"{prefix}.{name}", parsed.value, *span))
+    return found
+
+
+def find_items(text: str) -> tuple[list[Found], list[str]]:
+    """Every disputed item's anchors, plus problems that make the item list doubtful."""
+    section = SECTION.search(text)
+    lo = section.end() if section else 0
+    heads = find_headings(text, lo, len(text))
+    found: list[Found] = []
+    for i, head in enumerate(heads):
+        prefix = f"items[{i}]"
+        found += _request_fields(text, head, prefix)
+        found += _block_fields(text, head, prefix)
+    return found, _count_problems(text, lo, heads)
+
+
+def _count_problems(text: str, lo: int, heads: list[Heading]) -> list[str]:
+    n = len(heads)
+    counts = {name: len(rx.findall(text, lo)) for name, rx in _LABELS.items()}
+    problems = [
+        f"found {n} item heading(s) but {c} '{name.replace('_', ' ')}' block(s)"
+        for name, c in counts.items()
+        if c != n and not (name == "claims_administrator_guideline" and c == 0)
+    ]
+    return problems
