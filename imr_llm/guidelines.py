@@ -28,6 +28,8 @@ class GuidelineFacts:
     sources: list[str] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
+    pages_span: tuple[int, int] | None = None
+    sections_span: tuple[int, int] | None = None
 
 
 def expand_pages(text: str) -> list[int]:
@@ -60,11 +62,21 @@ def parse_guideline(text: str) -> GuidelineFacts:
         mtus = None
     else:
         mtus = False
-    pages = [p for m in _PAGES.finditer(text) for p in expand_pages(m["v"])]
+    page_hits = list(_PAGES.finditer(text))
+    pages = [p for m in page_hits for p in expand_pages(m["v"])]
+    section_hits = list(_SECTIONS.finditer(text))
     sections = [
-        s.strip()
-        for m in _SECTIONS.finditer(text)
-        for s in " ".join(m["v"].split()).split(", ")
-        if s.strip()
+        s.strip() for m in section_hits for s in " ".join(m["v"].split()).split(", ") if s.strip()
     ]
-    return GuidelineFacts(mtus, _sources(text, mtus), list(dict.fromkeys(pages)), sections)
+    return GuidelineFacts(
+        mtus,
+        _sources(text, mtus),
+        list(dict.fromkeys(pages)),
+        sections,
+        _cover(page_hits),
+        _cover(section_hits),
+    )
+
+
+def _cover(hits: list[re.Match[str]]) -> tuple[int, int] | None:
+    return (hits[0].start(), hits[-1].end()) if hits else None

@@ -69,9 +69,10 @@ def _block_fields(text: str, head: Heading, prefix: str) -> list[Found]:
         stop = hi if name == "rationale" else _label_end(text, m.end(), hi)
         body = text[m.end():stop].rstrip()
         value = " ".join(body.split())
-        found.append(Found(f"{prefix}.{name}", value, m.end(), m.end() + len(body)))
-        if name != "rationale":
-            found += _guideline_facts(f"{prefix}.{name}", value, m.end(), m.end() + len(body))
+        if name == "rationale":
+            found.append(Found(f"{prefix}.rationale", value, m.end(), m.end() + len(body)))
+        else:
+            found += _guideline_facts(f"{prefix}.{name}", value, m.end())
     return found
 
 
@@ -82,13 +83,22 @@ def _label_end(text: str, start: int, hi: int) -> int:
     return min(ends) if ends else hi
 
 
-def _guideline_facts(field: str, value: str, start: int, end: int) -> list[Found]:
+def _guideline_facts(field: str, value: str, start: int) -> list[Found]:
+    # ``value`` is the collapsed body, which lines up with the text from ``start``.
     facts = parse_guideline(value)
+    whole = (start, start + len(value))
+    pages = (start + facts.pages_span[0], start + facts.pages_span[1]) if facts.pages_span else whole
+    sections = (
+        (start + facts.sections_span[0], start + facts.sections_span[1])
+        if facts.sections_span
+        else whole
+    )
     return [
-        Found(f"{field}.mtus", facts.mtus, start, end),
-        Found(f"{field}.sources", facts.sources, start, end),
-        Found(f"{field}.pages", facts.pages, start, end),
-        Found(f"{field}.sections", facts.sections, start, end),
+        Found(f"{field}.text", value, *whole),
+        Found(f"{field}.mtus", facts.mtus, *whole),
+        Found(f"{field}.sources", facts.sources, *whole),
+        Found(f"{field}.pages", facts.pages, *pages),
+        Found(f"{field}.sections", facts.sections, *sections),
     ]
 
 

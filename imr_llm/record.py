@@ -1,0 +1,128 @@
+"""Build a Determination and its evidence from anchors alone."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .anchors import Anchors, find_anchors
+from .errors import ImrLlmError, UnsupportedFormatError
+from .models import (
+    Determination,
+    DisputedItem,
+    ErrorInfo,
+    Evidence,
+    EvidenceStatus,
+    Extraction,
+    Guideline,
+    SourceInfo,
+    Status,
+)
+
+_ITEM = re.compile(r"items\[(\d+)\]\.(.+)")
+_LETTER_FIELDS = (
+    "case_number", "date_assigned", "decision_date", "ur_denial_date", "date_of_injury",
+    "application_received", "priority",
+)
+_GUIDELINES = ("claims_administrator_guideline", "reviewer_guideline")
+
+
+def _items(values: dict[str, Any]) -> list[dict[str, Any]]:
+    items: dict[int, dict[str, Any]] = {}
+    for field, value in values.items():
+        if m := _ITEM.fullmatch(field):
+            items.setdefault(int(m[1]), {})[m[2]] = value
+    return [items[i] for i in sorted(items)]
+
+
+def _guideline(item: dict[str, Any], name: str) -> Guideline | None:
+    if f"{name}.text" not in item:
+        return None
+    return Guideline(
+        text=item[f"{name}.text"],
+        mtus=item.get(f"{name}.mtus"),
+        sources=item.get(f"{name}.sources", []),
+        pages=item.get(f"{name}.pages", []),
+        sections=item.get(f"{name}.sections", []),
+    )
+
+
+def _item(item: dict[str, Any]) -> DisputedItem:
+    return DisputedItem(
+        request=item["request"],
+        decision=item["decision"],
+        strength=item.get("strength"),
+        quantity=item.get("quantity"),
+        claims_administrator_guideline=_guideline(item, _GUIDELINES[0]),
+        reviewer_guideline=_guideline(item, _GUIDELINES[1]),
+        rationale=item.get("rationale"),
+    )
+
+
+def record_from_anchors(anchors: Anchors) -> Determination:
+    """The record every anchored field supports; LLM-only fields stay empty."""
+    values = anchors.values()
+    letter = {k: values[k] for k in _LETTER_FIELDS if k in values}
+    return Determination(
+        **letter,
+        reviewer={
+            "licensure_states": values.get("reviewer.licensure_states", []),
+            "specialties": values.get("reviewer.specialties", []),
+        },
+        patient={"age": values.get("patient.age"), "sex": values.get("patient.sex")},
+        items=[_item(i) for i in _items(values)],
+    )
+
+
+def anchor_evidence(anchors: Anchors, status: EvidenceStatus = "anchor_only") -> list[Evidence]:
+    """One evidence entry per anchor, in text order."""
+    ordered = sorted(anchors.anchors, key=lambda a: (a.start, a.field))
+    return [Evidence(field=a.field, start=a.start, end=a.end, status=status) for a in ordered]
+
+
+def source_info(text: str, path: str | None) -> SourceInfo:
+    """Where a letter came from and a hash of its text (the key for resuming runs)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return SourceInfo(path=path, sha256=digest, chars=len(text))
+
+
+def _status(anchors: Anchors) -> Status:
+    if anchors.format == "not_imr":
+        return "not_imr"
+    return "needs_review" if anchors.problems else "ok"
+
+
+def anchors_extraction(
+    text: str, *, path: str | None = None, warnings: Sequence[str] = ()
+) -> Extraction:
+    """The output row for a letter from anchors alone (no LLM)."""
+    anchors = find_anchors(text)
+    source = source_info(text, path)
+    notes = [*warnings, *anchors.problems]
+    if anchors.format == "not_imr":
+        return Extraction(source=source, status="not_imr", record=None, warnings=notes)
+    if anchors.format == "legacy" and not anchors.item_count:
+        err = UnsupportedFormatError("older IMR letter layout that imr-llm cannot parse", path=path)
+        return error_extraction(err, source=source, warnings=notes)
+    return Extraction(
+        source=source,
+        status=_status(anchors),
+        record=record_from_anchors(anchors),
+        evidence=anchor_evidence(anchors),
+        warnings=notes,
+    )
+
+
+def error_extraction(
+    error: ImrLlmError, *, source: SourceInfo, warnings: Sequence[str] = ()
+) -> Extraction:
+    """A failed row that names the error instead of raising it."""
+    return Extraction(
+        source=source,
+        status="failed",
+        record=None,
+        error=ErrorInfo(type=error.kind, message=str(error)),
+        warnings=list(warnings),
+    )
