@@ -1,0 +1,272 @@
+"""Loading letters from bytes, files and stdin, and rejecting bad input with typed errors."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import logging
+import os
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from pypdf import PdfWriter
+from pypdf.errors import DependencyError
+
+from imr_llm import load
+from imr_llm.errors import (
+    BinaryInputError,
+    EmptyInputError,
+    InputError,
+    InputTooLargeError,
+    PdfError,
+    UsageError,
+)
+from imr_llm.load import Letter, iter_paths, load_bytes, load_path, load_stdin
+
+DATA = Path(__file__).parent / "data"
+LETTER_PDF = DATA / "letters" / "CM16-0242667.pdf"
+LETTER_TXT = DATA / "letters" / "CM16-0242667.txt"
+BAD = DATA / "bad"
+
+
+def _blank_pdf(pages: int = 2) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=612, height=792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _password_pdf() -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=612, height=792)
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_real_pdf_matches_corpus_text() -> None:
+    letter = load_path(LETTER_PDF)
+    # The corpus .txt is pypdf's per-page text joined by "\n", with no trailing newline.
+    assert letter.text == LETTER_TXT.read_bytes().decode("utf-8")
+    assert (letter.kind, letter.path, letter.warnings) == ("pdf", str(LETTER_PDF), ())
+
+
+def test_corpus_text_loads_unchanged() -> None:
+    letter = load_path(LETTER_TXT)
+    assert letter == Letter(LETTER_TXT.read_text(encoding="utf-8"), str(LETTER_TXT), (), "text")
+
+
+CP1252_WARNING = "decoded as cp1252 (not valid UTF-8)"
+LATIN1_WARNING = "decoded as latin-1 (not valid UTF-8 or cp1252)"
+
+
+@pytest.mark.parametrize(
+    ("data", "text", "warnings"),
+    [
+        pytest.param(b"Norco: Upheld", "Norco: Upheld", (), id="ascii"),
+        pytest.param("Dépôt".encode(), "Dépôt", (), id="utf8"),
+        pytest.param(codecs.BOM_UTF8 + b"Case Number", "Case Number", (), id="utf8-bom"),
+        pytest.param("“MTUS”".encode("cp1252"), "“MTUS”", (CP1252_WARNING,), id="cp1252"),
+        pytest.param(b"caf\xe9 \x81", "café \x81", (LATIN1_WARNING,), id="latin1"),
+        pytest.param("Norco".encode("utf-16"), "Norco", (), id="utf16-bom"),
+        pytest.param(b"line\r\nline", "line\r\nline", (), id="crlf-kept"),
+        pytest.param(b"page 1\fpage 2\t.", "page 1\fpage 2\t.", (), id="form-feed"),
+    ],
+)
+def test_decodes_text(data: bytes, text: str, warnings: tuple[str, ...]) -> None:
+    assert load_bytes(data) == Letter(text, None, warnings, "text")
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        pytest.param(b"", EmptyInputError, "input is empty", id="empty"),
+        pytest.param(b" \r\n\t\n ", EmptyInputError, "only whitespace", id="whitespace"),
+        pytest.param(codecs.BOM_UTF8 + b"\n", EmptyInputError, "only whitespace", id="bom-only"),
+        pytest.param(b"\xff\xd8\xff\xe0\x00\x10JFIF", BinaryInputError, "JPEG", id="jpeg"),
+        pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00", BinaryInputError, "PNG", id="png"),
+        pytest.param(b"GIF89a\x01\x00", BinaryInputError, "GIF", id="gif"),
+        pytest.param(b"PK\x03\x04\x14\x00", BinaryInputError, ".docx", id="zip-docx"),
+        pytest.param(b"Norco\x00\x00\x00", BinaryInputError, "NUL", id="nul"),
+        pytest.param(b"Norco" + bytes(range(1, 9)) * 4, BinaryInputError, "control", id="ctrl"),
+        pytest.param(b"%PDF-1.7\nnot really", PdfError, "cannot parse PDF", id="fake-pdf"),
+        pytest.param(_blank_pdf(), PdfError, "no text layer", id="pdf-no-text"),
+        pytest.param(_password_pdf(), PdfError, "password-protected", id="pdf-password"),
+    ],
+)
+def test_rejects_bad_bytes(data: bytes, error: type[InputError], message: str) -> None:
+    with pytest.raises(error, match=message) as caught:
+        load_bytes(data, path="in/letter.txt")
+    assert type(caught.value) is error
+    assert caught.value.path == "in/letter.txt"
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        ("empty.txt", EmptyInputError, "input is empty"),
+        ("whitespace.txt", EmptyInputError, "only whitespace"),
+        ("photo.txt", BinaryInputError, "looks like a JPEG image"),
+        ("truncated.pdf", PdfError, "cannot parse PDF"),
+    ],
+)
+def test_rejects_bad_files(name: str, error: type[InputError], message: str) -> None:
+    with pytest.raises(error, match=message) as caught:
+        load_path(BAD / name)
+    assert caught.value.path == str(BAD / name)
+
+
+def test_cp1252_file_loads_with_warning() -> None:
+    letter = load_path(BAD / "cp1252.txt")
+    assert letter.text.startswith("Claimant\u2019s \u201cNorco\u201d request")
+    assert letter.warnings == (CP1252_WARNING,)
+
+
+def test_pdf_without_text_layer(tmp_path: Path) -> None:
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(_blank_pdf())
+    with pytest.raises(PdfError, match=r"no text layer \(scanned image\?\); run OCR first"):
+        load_path(scan)
+
+
+def test_pypdf_complaints_stay_quiet(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    letter = load_path(BAD / "no-xref.pdf")
+    with pytest.raises(PdfError, match="truncated or damaged"):
+        load_bytes(LETTER_PDF.read_bytes()[:5000])
+    assert letter.text == "Hello IMR"
+    assert letter.warnings and all(w.startswith("pypdf: ") for w in letter.warnings)
+    assert caplog.records == []
+    assert capsys.readouterr() == ("", "")
+    assert logging.getLogger("pypdf").propagate
+    assert logging.getLogger("pypdf").handlers == []
+
+
+def test_missing_crypto_dependency_is_a_pdf_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def reader(*args: object, **kwargs: object) -> None:
+        raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+
+    monkeypatch.setattr(load, "PdfReader", reader)
+    with pytest.raises(PdfError, match=r"needs the 'cryptography' package"):
+        load_bytes(b"%PDF-1.6\n")
+
+
+def test_huge_file_fails_before_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    with big.open("wb") as f:
+        f.truncate(50_000_000)  # sparse: costs no disk and no time
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputTooLargeError, match=r"50\.0 MB, over the limit of 8\.0 MB") as e:
+            load_path(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (e.value.size, e.value.limit, e.value.path) == (50_000_000, 8_000_000, str(big))
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("data", "max_chars", "size", "limit"),
+    [
+        pytest.param(b"abcdef", 5, 6, 5, id="chars"),
+        pytest.param("é".encode() * 6, 5, 6, 5, id="multibyte-chars"),
+        pytest.param(b"a" * 21, 5, 21, 20, id="bytes"),
+    ],
+)
+def test_max_chars_rejects(data: bytes, max_chars: int, size: int, limit: int) -> None:
+    with pytest.raises(InputTooLargeError) as caught:
+        load_bytes(data, max_chars=max_chars)
+    assert (caught.value.size, caught.value.limit) == (size, limit)
+
+
+@pytest.mark.parametrize("text", ["abcde", "ééééé", "€€€€€"])
+def test_max_chars_is_inclusive(text: str) -> None:
+    assert load_bytes(text.encode(), max_chars=5).text == text
+
+
+def test_max_chars_applies_to_pdf_text() -> None:
+    with pytest.raises(InputTooLargeError, match=r"3,374 characters, over the limit of 1,000"):
+        load_path(LETTER_PDF, max_chars=1000)
+
+
+@pytest.mark.parametrize("max_chars", [0, -1])
+def test_max_chars_must_be_positive(max_chars: int) -> None:
+    with pytest.raises(UsageError):
+        load_path(LETTER_TXT, max_chars=max_chars)
+
+
+def _fake_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_load_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_stdin(monkeypatch, LETTER_PDF.read_bytes())
+    assert load_stdin() == Letter(LETTER_TXT.read_bytes().decode(), None, (), "pdf")
+
+
+def test_load_stdin_stops_reading_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_stdin(monkeypatch, b"a" * 10_000)
+    with pytest.raises(InputTooLargeError, match=r"larger than the limit of 400 bytes") as e:
+        load_stdin(max_chars=100)
+    # Past the limit a stream's size is unknown: ``size`` is what was read before stopping.
+    assert (e.value.limit, e.value.path) == (400, None)
+    assert 400 < e.value.size == sys.stdin.buffer.tell() < 10_000
+
+
+def test_unreadable_paths(tmp_path: Path) -> None:
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    cases = {
+        "missing.txt": "cannot read: no such file$",
+        "dangling.txt": r"no such file \(broken symbolic link\)",
+        ".": "cannot read: is a directory",
+    }
+    for name, message in cases.items():
+        with pytest.raises(InputError, match=message) as caught:
+            load_path(tmp_path / name)
+        assert type(caught.value) is InputError
+        assert caught.value.path == str(tmp_path / name)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_permission_denied(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.txt"
+    locked.write_text("Norco")
+    locked.chmod(0)
+    with pytest.raises(InputError, match="cannot read: permission denied"):
+        load_path(locked)
+
+
+def test_iter_paths_expands_directories(tmp_path: Path) -> None:
+    for name in [
+        "b.txt",
+        "a.PDF",
+        "notes.docx",
+        ".hidden.txt",
+        ".git/x.txt",
+        "sub/z.txt",
+        "sub/deeper/y.pdf",
+        "sub-dir/c.txt",
+    ]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    root = str(tmp_path)
+    inputs = [root, "missing.txt", str(tmp_path / "notes.docx"), "-"]
+    assert list(iter_paths(inputs)) == [
+        f"{root}/a.PDF",
+        f"{root}/b.txt",
+        f"{root}/sub/deeper/y.pdf",
+        f"{root}/sub/z.txt",
+        f"{root}/sub-dir/c.txt",
+        "missing.txt",
+        f"{root}/notes.docx",
+        "-",
+    ]
