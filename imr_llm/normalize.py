@@ -6,7 +6,8 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r"\S+")
+# Words joined by single plain spaces: copied verbatim, so offsets map one to one.
+_RUN = re.compile(r"\S+(?: \S+)*")
 _HYPHEN_END = re.compile(r"[A-Za-z]-$")
 
 
@@ -54,28 +55,47 @@ def _double_spaced(gaps: list[int]) -> bool:
     return sum(1 for n in breaks if n == 2) >= 0.6 * len(breaks)
 
 
+def _pieces(text: str) -> tuple[list[tuple[int, int]], list[int]]:
+    """Runs of text between whitespace gaps, and the newlines in the gap before each."""
+    spans: list[tuple[int, int]] = []
+    before: list[int] = []
+    newlines = pos = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped:
+            start = pos + len(line) - len(line.lstrip())
+            if stripped.isprintable() and "  " not in stripped:
+                spans.append((start, start + len(stripped)))
+                before.append(newlines)
+            else:  # tabs, runs of spaces or odd unicode spaces inside the line
+                for i, m in enumerate(_RUN.finditer(stripped)):
+                    spans.append((start + m.start(), start + m.end()))
+                    before.append(newlines if i == 0 else 0)
+            newlines = 0
+        newlines += 1
+        pos += len(line) + 1
+    return spans, before
+
+
 def normalize(text: str) -> Normalized:
     """Collapse whitespace, rejoin hyphenated line breaks and mark paragraphs."""
-    tokens = list(_TOKEN.finditer(text))
-    gaps = [text.count("\n", a.end(), b.start()) for a, b in zip(tokens, tokens[1:], strict=False)]
-    paragraph_at = 3 if _double_spaced(gaps) else 2
+    spans, before = _pieces(text)
+    paragraph_at = 3 if _double_spaced(before[1:]) else 2
     parts: list[str] = []
     starts: list[int] = []
-    origins: list[int] = []
-    lengths: list[int] = []
     pos = 0
-    for i, tok in enumerate(tokens):
+    for i, (a, b) in enumerate(spans):
+        piece = text[a:b]
         if i:
-            sep = _separator(gaps[i - 1], paragraph_at, parts[-1], tok.group())
+            sep = _separator(before[i], paragraph_at, parts[-1], piece)
             parts.append(sep)
             pos += len(sep)
-        word = tok.group()
-        parts.append(word)
+        parts.append(piece)
         starts.append(pos)
-        origins.append(tok.start())
-        lengths.append(len(word))
-        pos += len(word)
-    return Normalized("".join(parts), tuple(starts), tuple(origins), tuple(lengths))
+        pos += b - a
+    origins = tuple(a for a, _ in spans)
+    lengths = tuple(b - a for a, b in spans)
+    return Normalized("".join(parts), tuple(starts), origins, lengths)
 
 
 def _separator(newlines: int, paragraph_at: int, prev: str, nxt: str) -> str:
