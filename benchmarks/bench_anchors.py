@@ -1,6 +1,6 @@
 """Letters per second for load + normalize + anchors on text input, in one process.
 
-    python benchmarks/bench_anchors.py [--rounds N]
+python benchmarks/bench_anchors.py [--rounds N]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-field accuracy of the anchors alone over the labelled corpus.
 
-    python benchmarks/eval_anchors.py [CORPUS_DIR]   (default: ../shared/corpus)
+python benchmarks/eval_anchors.py [CORPUS_DIR]   (default: ../shared/corpus)
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from imr_llm.record import anchors_extraction
 
 def _letters(corpus: Path) -> list[tuple[Path, dict[str, object]]]:
     pairs = []
-    for labels_path, folder in ((corpus / "seeds/labels.jsonl", corpus / "seeds"),
-                                (corpus / "dev/labels.jsonl", corpus / "dev/txt")):
+    for labels_path, folder in (
+        (corpus / "seeds/labels.jsonl", corpus / "seeds"),
+        (corpus / "dev/labels.jsonl", corpus / "dev/txt"),
+    ):
         for letter_id, label in read_labels(labels_path).items():
             pairs.append((folder / f"{letter_id}.txt", label))
     return pairs
@@ -40,8 +42,10 @@ def main(corpus: Path) -> int:
     print(f"{'field':40} {'right':>6} {'total':>6} {'accuracy':>9}")
     for key in total:
         print(f"{key:40} {right[key]:6d} {total[key]:6d} {right[key] / total[key]:9.1%}")
-    print(f"{'ALL':40} {sum(right.values()):6d} {sum(total.values()):6d} "
-          f"{sum(right.values()) / sum(total.values()):9.1%}")
+    print(
+        f"{'ALL':40} {sum(right.values()):6d} {sum(total.values()):6d} "
+        f"{sum(right.values()) / sum(total.values()):9.1%}"
+    )
     for miss in misses:
         print("MISS", miss)
     return 0 if not misses else 1

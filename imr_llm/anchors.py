@@ -59,7 +59,5 @@ def find_anchors(text: str) -> Anchors:
     found += find_reviewer(body) + find_patient(body)
     items, problems = find_items(body) if fmt == "current" else find_legacy_items(body)
     found += items
-    anchors = tuple(
-        Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found
-    )
+    anchors = tuple(Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found)
     return Anchors(fmt, anchors, tuple(problems))

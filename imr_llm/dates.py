@@ -9,8 +9,17 @@ _MONTHS = {
     m: i
     for i, names in enumerate(
         (
-            "jan january", "feb february", "mar march", "apr april", "may", "jun june",
-            "jul july", "aug august", "sep sept september", "oct october", "nov november",
+            "jan january",
+            "feb february",
+            "mar march",
+            "apr april",
+            "may",
+            "jun june",
+            "jul july",
+            "aug august",
+            "sep sept september",
+            "oct october",
+            "nov november",
             "dec december",
         ),
         start=1,

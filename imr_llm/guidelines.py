@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 
 _NO_EVIDENCE = re.compile(r"did\s+not\s+cite\s+any\s+(?:medical\s+)?evidence", re.I)
 _MTUS_BASED = re.compile(r"Decision\s+based\s+on\s+(?:the\s+)?(?:CA\s+|California\s+)?MTUS\b", re.I)
-_NON_MTUS = re.compile(r"Non-MTUS\s+Citation\s*:?\s*(?P<v>.*?)(?=Decision\s+based\s+on|$)", re.I | re.S)
+_NON_MTUS = re.compile(
+    r"Non-MTUS\s+Citation\s*:?\s*(?P<v>.*?)(?=Decision\s+based\s+on|$)", re.I | re.S
+)
 _ODG = re.compile(r"Official\s+Disability\s+Guidelines|\bODG\b")
 _ACOEM = re.compile(r"\bACOEM\b|American\s+College\s+of\s+Occupational", re.I)
 _OTHER = re.compile(r"Other\s+Medical\s+Treatment\s+Guidelines?|www\.|https?://", re.I)
-_PAGES = re.compile(r"\bpages?\s*\(s\)\s*:?\s*(?P<v>\d+(?:\s*(?:-|–|,|and)\s*\d+)*)", re.I)
-_RANGE = re.compile(r"(\d+)\s*(?:-|–)\s*(\d+)|(\d+)")
+_PAGES = re.compile(
+    r"\bpages?\s*(?:\(s\))?\s*:?\s*(?P<v>\d+(?:\s*(?:-|\u2013|,|and)\s*\d+)*)", re.I
+)
+_RANGE = re.compile(r"(\d+)\s*(?:-|\u2013)\s*(\d+)|(\d+)")
 _SECTIONS = re.compile(
     r"Section\(s\):\s*(?P<v>.*?)(?=\.(?:\s|$)|Decision\s+based\s+on|,?\s+and\s+[A-Z][^,]*?\d{4},"
     r"|\s+Page\(s\)|$)",
@@ -48,7 +52,9 @@ def _sources(text: str, mtus: bool | None) -> list[str]:
     found: list[str] = ["MTUS"] if mtus else []
     for m in _NON_MTUS.finditer(text):
         cited = m["v"]
-        names = [n for n, rx in (("ACOEM", _ACOEM), ("ODG", _ODG), ("Other", _OTHER)) if rx.search(cited)]
+        names = [
+            n for n, rx in (("ACOEM", _ACOEM), ("ODG", _ODG), ("Other", _OTHER)) if rx.search(cited)
+        ]
         found += names or ["Other"]
     order = ["MTUS", "ACOEM", "ODG", "Other"]
     return sorted(set(found), key=order.index)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .spans import Found
 from .dates import DATE, to_iso
+from .spans import Found
 
 _S = r"\s*"
 _HEADER_DATES = {
@@ -17,7 +17,8 @@ _HEADER_DATES = {
     "application_received": r"(?:Application\s+)?Received",
 }
 _HEADER = {
-    field: re.compile(rf"\b{label}:{_S}(?P<v>{DATE})", re.I) for field, label in _HEADER_DATES.items()
+    field: re.compile(rf"\b{label}:{_S}(?P<v>{DATE})", re.I)
+    for field, label in _HEADER_DATES.items()
 }
 _CASE = re.compile(r"\bCase\s+Number:?\s*(?P<v>CM\d{2}-\d{7})\b")
 _PRIORITY = re.compile(r"\bPriority:\s*(?P<v>Standard|Expedited)\b", re.I)
@@ -31,8 +32,14 @@ _AGE_SEX = re.compile(
 _SEX_ONLY = re.compile(
     r"\b(?:is|was)\s+an?\s+(?:\(n\)\s+)?(?P<sex>male|female|man|woman|gentleman|lady)\b", re.I
 )
-_SEXES = {"male": "male", "man": "male", "gentleman": "male", "female": "female",
-          "woman": "female", "lady": "female"}
+_SEXES = {
+    "male": "male",
+    "man": "male",
+    "gentleman": "male",
+    "female": "female",
+    "woman": "female",
+    "lady": "female",
+}
 _SUMMARY_INJURY = re.compile(
     rf"\b(?:injury|claim)\b(?:\s+(?:date|on|of|from|dated)){{0,3}}\s+(?P<v>{DATE})", re.I
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .spans import Found
 from .guidelines import parse_guideline
 from .quantity import parse_quantity, parse_strength
+from .spans import Found
 
 SECTION = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES", re.I)
 _MARKER = re.compile(r":\s*(?P<d>Upheld|Overturned)[ \t]*(?=\n|$)")
@@ -21,6 +21,7 @@ _ANY_LABEL = re.compile(
     r"Claims\s+Administrator\s+guideline:|MAXIMUS\s+guideline:|Decision\s+rationale:"
 )
 _SENTENCE_END = re.compile(r"[.!?\"')]\n")
+_ENDS_SENTENCE = re.compile(r"[.!?\"')]\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +56,10 @@ def find_headings(text: str, lo: int, hi: int) -> list[Heading]:
         if end > start:
             heads.append(Heading(start, end, m["d"].lower(), m.start("d"), m.end("d")))
     bounds = [h.start for h in heads[1:]] + [hi]
-    return [Heading(h.start, h.end, h.decision, h.decision_start, h.decision_end, b)
-            for h, b in zip(heads, bounds, strict=True)]
+    return [
+        Heading(h.start, h.end, h.decision, h.decision_start, h.decision_end, b)
+        for h, b in zip(heads, bounds, strict=True)
+    ]
 
 
 def _block_fields(text: str, head: Heading, prefix: str) -> list[Found]:
@@ -67,7 +70,7 @@ def _block_fields(text: str, head: Heading, prefix: str) -> list[Found]:
         if not m:
             continue
         stop = hi if name == "rationale" else _label_end(text, m.end(), hi)
-        body = text[m.end():stop].rstrip()
+        body = text[m.end() : stop].rstrip()
         value = " ".join(body.split())
         if name == "rationale":
             found.append(Found(f"{prefix}.rationale", value, m.end(), m.end() + len(body)))
@@ -87,7 +90,9 @@ def _guideline_facts(field: str, value: str, start: int) -> list[Found]:
     # ``value`` is the collapsed body, which lines up with the text from ``start``.
     facts = parse_guideline(value)
     whole = (start, start + len(value))
-    pages = (start + facts.pages_span[0], start + facts.pages_span[1]) if facts.pages_span else whole
+    pages = (
+        (start + facts.pages_span[0], start + facts.pages_span[1]) if facts.pages_span else whole
+    )
     sections = (
         (start + facts.sections_span[0], start + facts.sections_span[1])
         if facts.sections_span
@@ -138,4 +143,6 @@ def _count_problems(text: str, lo: int, heads: list[Heading]) -> list[str]:
         for name, c in counts.items()
         if c != n and not (name == "claims_administrator_guideline" and c == 0)
     ]
+    if heads and not _ENDS_SENTENCE.search(text[heads[-1].decision_end : heads[-1].block_end]):
+        problems.append("the letter looks truncated: the last item does not end with a sentence")
     return problems

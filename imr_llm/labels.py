@@ -10,12 +10,22 @@ from typing import Any
 from .models import Determination, DisputedItem
 
 LETTER_FIELDS = (
-    "case_number", "date_assigned", "decision_date", "ur_denial_date", "date_of_injury",
-    "application_received", "priority",
+    "case_number",
+    "date_assigned",
+    "decision_date",
+    "ur_denial_date",
+    "date_of_injury",
+    "application_received",
+    "priority",
 )
 ANCHORED_ITEM_FIELDS = (
-    "request", "decision", "quantity", "ca_guideline_mtus", "reviewer_guideline_mtus",
-    "reviewer_guideline_sources", "reviewer_guideline_pages",
+    "request",
+    "decision",
+    "quantity",
+    "ca_guideline_mtus",
+    "reviewer_guideline_mtus",
+    "reviewer_guideline_sources",
+    "reviewer_guideline_pages",
 )
 
 
@@ -65,7 +75,9 @@ def label_letter_values(label: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare(
-    record: Determination, label: dict[str, Any], item_fields: tuple[str, ...] = ANCHORED_ITEM_FIELDS
+    record: Determination,
+    label: dict[str, Any],
+    item_fields: tuple[str, ...] = ANCHORED_ITEM_FIELDS,
 ) -> Iterator[tuple[str, Any, Any]]:
     """Yield ``(field, expected, got)`` for every compared field, matched or not."""
     got, want = letter_values(record), label_letter_values(label)

@@ -33,7 +33,9 @@ def find_legacy_items(text: str) -> tuple[list[Found], list[str]]:
         for i, h in enumerate(heads):
             request = " ".join(text[h.start : h.end].split())
             found.append(Found(f"items[{i}].request", request, h.start, h.end))
-            found.append(Found(f"items[{i}].decision", h.decision, h.decision_start, h.decision_end))
+            found.append(
+                Found(f"items[{i}].decision", h.decision, h.decision_start, h.decision_end)
+            )
     problems = ["older letter layout: only requests and decisions were read"]
     if not found:
         problems = ["older letter layout with no item that could be read"]

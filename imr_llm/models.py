@@ -100,10 +100,12 @@ class DisputedItem(_Model):
     )
     decision: Decision = Field(description="upheld or overturned, as the heading states.")
     treatment: str | None = Field(
-        default=None, description='Normalized drug or service name, e.g. "Norco", "MRI cervical spine".'
+        default=None,
+        description='Normalized drug or service name, e.g. "Norco", "MRI cervical spine".',
     )
     generic_name: str | None = Field(
-        default=None, description='Generic drug name, e.g. "hydrocodone/acetaminophen"; null if none.'
+        default=None,
+        description='Generic drug name, e.g. "hydrocodone/acetaminophen"; null if none.',
     )
     category: Category | None = Field(default=None, description="DWC treatment category.")
     subcategory: str | None = Field(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from .anchors import Anchors, find_anchors
-from .errors import ImrLlmError, UnsupportedFormatError
+from .errors import ImrLlmError, InputError, UnsupportedFormatError
+from .load import DEFAULT_MAX_CHARS, load_path, load_stdin
 from .models import (
     Determination,
     DisputedItem,
@@ -21,10 +22,24 @@ from .models import (
     Status,
 )
 
+
+class Analyse(Protocol):
+    """Turns a letter's text into an output row (anchors only, or with an LLM)."""
+
+    def __call__(
+        self, text: str, *, path: str | None = ..., warnings: Sequence[str] = ...
+    ) -> Extraction: ...
+
+
 _ITEM = re.compile(r"items\[(\d+)\]\.(.+)")
 _LETTER_FIELDS = (
-    "case_number", "date_assigned", "decision_date", "ur_denial_date", "date_of_injury",
-    "application_received", "priority",
+    "case_number",
+    "date_assigned",
+    "decision_date",
+    "ur_denial_date",
+    "date_of_injury",
+    "application_received",
+    "priority",
 )
 _GUIDELINES = ("claims_administrator_guideline", "reviewer_guideline")
 
@@ -126,3 +141,16 @@ def error_extraction(
         error=ErrorInfo(type=error.kind, message=str(error)),
         warnings=list(warnings),
     )
+
+
+def row_for_input(
+    name: str, *, max_chars: int = DEFAULT_MAX_CHARS, analyse: Analyse | None = None
+) -> Extraction:
+    """Load ``name`` (a path, or "-" for stdin) and analyse it; bad input becomes a failed row."""
+    try:
+        letter = (
+            load_stdin(max_chars=max_chars) if name == "-" else load_path(name, max_chars=max_chars)
+        )
+    except InputError as exc:
+        return error_extraction(exc, source=source_info("", None if name == "-" else name))
+    return (analyse or anchors_extraction)(letter.text, path=letter.path, warnings=letter.warnings)

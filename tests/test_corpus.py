@@ -10,7 +10,10 @@ from imr_llm.labels import compare, read_labels
 from imr_llm.record import anchors_extraction
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
-LABELS = {**read_labels(CORPUS / "seeds" / "labels.jsonl"), **read_labels(CORPUS / "dev" / "labels.jsonl")}
+LABELS = {
+    **read_labels(CORPUS / "seeds" / "labels.jsonl"),
+    **read_labels(CORPUS / "dev" / "labels.jsonl"),
+}
 
 
 def _letter(letter_id: str) -> Path:
@@ -32,7 +35,9 @@ def test_anchored_fields_match_labels(letter_id: str) -> None:
     row = anchors_extraction(text, path=letter_id)
     assert row.status == "ok", row.warnings
     assert row.record is not None
-    wrong = [(f, want, got) for f, want, got in compare(row.record, LABELS[letter_id]) if want != got]
+    wrong = [
+        (f, want, got) for f, want, got in compare(row.record, LABELS[letter_id]) if want != got
+    ]
     assert wrong == []
 
 

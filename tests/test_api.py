@@ -1,0 +1,62 @@
+"""The public surface: one door, a sorted and honest ``__all__``, and clean layering."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import imr_llm
+
+PACKAGE = Path(imr_llm.__file__).parent
+LLM_STACK = {"openai", "instructor", "httpx", "tenacity", "jinja2"}
+PURE = (
+    "anchors",
+    "normalize",
+    "header",
+    "reviewer",
+    "items",
+    "guidelines",
+    "quantity",
+    "dates",
+    "formats",
+    "legacy",
+    "spans",
+    "models",
+    "record",
+    "load",
+    "labels",
+)
+
+
+def test_all_is_sorted_and_exported() -> None:
+    assert imr_llm.__all__ == sorted(imr_llm.__all__)
+    for name in imr_llm.__all__:
+        assert hasattr(imr_llm, name), name
+
+
+def test_all_lists_every_public_name_imported_in_init() -> None:
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    imported = {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == set(imr_llm.__all__)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_deterministic_modules_never_import_the_llm_stack() -> None:
+    for module in PURE:
+        path = PACKAGE / f"{module}.py"
+        assert not (_imports(path) & LLM_STACK), module
