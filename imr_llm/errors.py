@@ -9,6 +9,8 @@
     │   └── UnsupportedFormatError   an IMR letter in a layout we recognise but cannot parse
     ├── UsageError               the library or CLI was called wrongly
     └── LlmError                 the model or the network failed (carries ``attempts``)
+        ├── LlmUnavailableError      no answer: connection, timeout, 429/5xx after the retries
+        └── LlmOutputError           answers came back, but none could be parsed at all
 
 Input and LLM errors become an ``error`` object in the output row; only ``UsageError``
 is meant to reach the caller as an exception by default.
@@ -69,3 +71,11 @@ class LlmError(ImrLlmError):
     def __init__(self, message: str, *, attempts: int = 0) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class LlmUnavailableError(LlmError):
+    """The endpoint could not be reached or kept failing after the transport retries."""
+
+
+class LlmOutputError(LlmError):
+    """The endpoint answered, but no answer could be parsed (truncated or malformed)."""
