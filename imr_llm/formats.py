@@ -10,7 +10,8 @@ Format = Literal["current", "legacy", "not_imr"]
 _CURRENT = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES", re.I)
 _LEGACY = re.compile(
     r"IMR\s+DECISION\(S\)\s+AND\s+RATIONALE\(S\)|MEDICAL\s+PROFESSIONAL\s+REVIEW"
-    r"|ISSUES?\s+AT\s+DISPUTE|has\s+determined\s+the\s+request\s+for",
+    r"|ISSUES?\s+AT\s+DISPUTE"
+    r"|MAXIMUS\s+Federal\s+Services,?\s+Inc\.?,?\s+has\s+determined\s+(?:that\s+)?the\s+request",
     re.I,
 )
 _IMR = re.compile(

@@ -18,8 +18,8 @@ _PAGES = re.compile(
 )
 _RANGE = re.compile(r"(\d+)\s*(?:-|\u2013)\s*(\d+)|(\d+)")
 _SECTIONS = re.compile(
-    r"Section\(s\):\s*(?P<v>.*?)(?=\.(?:\s|$)|Decision\s+based\s+on|,?\s+and\s+[A-Z][^,]*?\d{4},"
-    r"|\s+Page\(s\)|$)",
+    r"Section\(s\):\s*(?P<v>.*?)(?=\.(?:\s|$)|Decision\s+based\s+on"
+    r"|,?\s+and\s+[A-Z][^:.]*?\d{4},\s*Section|\s+Page\(s\)|$)",
     re.S,
 )
 # A cited range longer than this is a typo or a total, not a page list.
@@ -71,9 +71,7 @@ def parse_guideline(text: str) -> GuidelineFacts:
     page_hits = list(_PAGES.finditer(text))
     pages = [p for m in page_hits for p in expand_pages(m["v"])]
     section_hits = list(_SECTIONS.finditer(text))
-    sections = [
-        s.strip() for m in section_hits for s in " ".join(m["v"].split()).split(", ") if s.strip()
-    ]
+    sections = [name for m in section_hits for name in _section_names(m["v"])]
     return GuidelineFacts(
         mtus,
         _sources(text, mtus),
@@ -82,6 +80,18 @@ def parse_guideline(text: str) -> GuidelineFacts:
         _cover(page_hits),
         _cover(section_hits),
     )
+
+
+def _section_names(text: str) -> list[str]:
+    """Split "Special Studies, Summary" into titles; "TENS, chronic pain (...)" is one title."""
+    names: list[str] = []
+    for piece in " ".join(text.split()).split(", "):
+        piece = piece.strip()
+        if names and piece[:1].islower():
+            names[-1] = f"{names[-1]}, {piece}"
+        elif piece:
+            names.append(piece)
+    return names
 
 
 def _cover(hits: list[re.Match[str]]) -> tuple[int, int] | None:

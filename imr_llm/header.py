@@ -30,7 +30,7 @@ _AGE_SEX = re.compile(
     re.I,
 )
 _SEX_ONLY = re.compile(
-    r"\b(?:is|was)\s+an?\s+(?:\(n\)\s+)?(?P<sex>male|female|man|woman|gentleman|lady)\b", re.I
+    r"\b(?:is|was)\s+an?\s*(?:\(n\)\s+)?(?P<sex>male|female|man|woman|gentleman|lady)\b", re.I
 )
 _SEXES = {
     "male": "male",

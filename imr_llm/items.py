@@ -55,6 +55,8 @@ def find_headings(text: str, lo: int, hi: int) -> list[Heading]:
         end = start + tail.start() if tail else end
         if end > start:
             heads.append(Heading(start, end, m["d"].lower(), m.start("d"), m.end("d")))
+    if not heads:
+        return []
     bounds = [h.start for h in heads[1:]] + [hi]
     return [
         Heading(h.start, h.end, h.decision, h.decision_start, h.decision_end, b)

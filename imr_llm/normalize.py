@@ -52,7 +52,8 @@ def _double_spaced(gaps: list[int]) -> bool:
     breaks = [n for n in gaps if n > 0]
     if len(breaks) < 4:
         return False
-    return sum(1 for n in breaks if n == 2) >= 0.6 * len(breaks)
+    # Double spacing leaves no plain single line break anywhere.
+    return sum(1 for n in breaks if n == 1) <= 0.02 * len(breaks)
 
 
 def _pieces(text: str) -> tuple[list[tuple[int, int]], list[int]]:

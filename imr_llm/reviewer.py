@@ -68,7 +68,10 @@ _STATE = re.compile(
 )
 _BY_KEY = {name.lower(): code for name, code in STATES.items()}
 _LICENSURE = re.compile(r"State\(s\)\s+of\s+Licensure:[ \t]*(?P<v>[^\n]*)")
-_SPECIALTY = re.compile(r"Certification\(s\)/Specialty:[ \t]*(?P<v>(?:[^\n]|\n(?!\n))*)")
+# The specialties may wrap onto a second line, but not into a section heading.
+_SPECIALTY = re.compile(
+    r"Certification\(s\)/Specialty:[ \t]*(?P<v>(?:[^\n]|\n(?!\n|[A-Z][A-Z ,&]{5,}(?:\n|$)))*)"
+)
 _SENTENCE = re.compile(
     r"\bBoard\s+Certified\s+in\s+(?P<board>[^,.]+?)(?:,\s+(?:and\s+)?has\s+a\s+subspecialty\s+in\s+"
     r"(?P<sub>[^,.]+?))?,?\s+(?:and\s+)?is\s+licensed\s+to\s+practice\s+in\s+(?P<states>[^.]+)\."

@@ -17,9 +17,10 @@ from imr_llm.spans import Found
 CORPUS = Path(__file__).parent / "data" / "corpus"
 
 
-def bug(case_id: str, *values: Any, reason: str) -> Any:
-    """A row the code gets wrong today: reported, and expected to fail until fixed."""
-    return pytest.param(*values, id=case_id, marks=pytest.mark.xfail(strict=True, reason=reason))
+def regression(case_id: str, *values: Any, reason: str) -> Any:
+    """A row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
+    del reason
+    return pytest.param(*values, id=case_id)
 
 
 def cases(rows: list[Any]) -> list[Any]:
@@ -91,7 +92,7 @@ PATIENTS = [
     ("gentleman", "He is a 61-year-old gentleman.", 61, "male"),
     ("sex-only", "The injured worker is a female who sustained an injury.", None, "female"),
     ("sex-only-was", "The claimant was a man of average build.", None, "male"),
-    bug(
+    regression(
         "sex-only-a(n)",
         "The injured worker is a(n) female who sustained an injury.",
         None,
@@ -183,7 +184,7 @@ SPECIALTIES = [
         "Certification(s)/Specialty: Physical Medicine & Rehabilitation, Pain Management\n\n",
         ["Physical Medicine & Rehabilitation", "Pain Management"],
     ),
-    bug(
+    regression(
         "no-blank-before-section",
         "Certification(s)/Specialty: Internal Medicine\nCLINICAL CASE SUMMARY\nThe expert reviewer",
         ["Internal Medicine"],
@@ -447,9 +448,7 @@ def test_two_items_keep_their_own_blocks() -> None:
     assert values["items[1].reviewer_guideline.pages"] == [76, 77, 78, 79]
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError, reason="find_headings: zip(strict) with no heading"
-)
+# Regression: find_headings once raised ValueError (zip strict) when there was no heading.
 def test_items_section_without_headings_does_not_raise() -> None:
     letter = _item_letter("The request could not be read.")
     anchors = find_anchors(letter)

@@ -15,9 +15,10 @@ from imr_llm.record import anchors_extraction
 CORPUS = Path(__file__).parent / "data" / "corpus"
 
 
-def bug(case_id: str, *values: Any, reason: str) -> Any:
-    """A row the code gets wrong today: reported, and expected to fail until fixed."""
-    return pytest.param(*values, id=case_id, marks=pytest.mark.xfail(strict=True, reason=reason))
+def regression(case_id: str, *values: Any, reason: str) -> Any:
+    """A row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
+    del reason
+    return pytest.param(*values, id=case_id)
 
 
 def cases(rows: list[Any]) -> list[Any]:
@@ -90,7 +91,7 @@ FORMATS = [
     ("mentions-imr", MENTIONS_IMR, "not_imr"),
     ("legacy-words-without-imr", "IMR DECISION(S) AND RATIONALE(S)\nNorco: Upheld\n", "not_imr"),
     ("empty", "", "not_imr"),
-    bug(
+    regression(
         "ur-letter",
         UR_LETTER,
         "not_imr",
@@ -151,7 +152,7 @@ def test_legacy_items_need_review(text: str, requests: list[str], decisions: lis
     "text",
     [
         pytest.param(LEGACY_UNREADABLE, id="no-section"),
-        bug(
+        regression(
             "section-without-item",
             LEGACY_SECTION_NO_ITEM,
             reason="find_headings raises ValueError (zip strict) when a section has no heading",

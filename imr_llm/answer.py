@@ -1,0 +1,78 @@
+"""The record the LLM is asked to return, and the validator that checks it against anchors.
+
+Long verbatim passages (rationales, guideline lines) are not requested: the anchors already
+hold them, and asking a model to copy them costs tokens and invites drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from .anchors import Anchors
+from .models import Category, Decision, Patient, Priority, Reason, Reviewer
+from .verify import blocking, compare
+
+# How many conflicts one re-ask message quotes; more only repeats the point.
+_MAX_QUOTED = 6
+
+
+class _Lenient(BaseModel):
+    """Accepts raw control characters inside JSON strings, as some local servers emit them."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+
+    @classmethod
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, **kwargs: Any
+    ) -> Any:
+        try:
+            json.loads(json_data)
+        except (json.JSONDecodeError, TypeError):
+            # Unparseable even leniently: pydantic reports the syntax error itself.
+            with contextlib.suppress(json.JSONDecodeError, TypeError):
+                json_data = json.dumps(json.loads(json_data, strict=False))
+        return super().model_validate_json(json_data, **kwargs)
+
+
+class AnswerItem(_Lenient):
+    """One disputed item."""
+
+    request: str = Field(description='Item heading before ": Upheld" / ": Overturned".')
+    decision: Decision
+    treatment: str | None = Field(default=None, description='Drug or service, e.g. "Norco".')
+    generic_name: str | None = None
+    category: Category | None = None
+    subcategory: str | None = None
+    strength: str | None = None
+    quantity: float | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    summary: str | None = Field(default=None, description="One sentence.")
+
+
+class Answer(_Lenient):
+    """One IMR determination letter (dates as YYYY-MM-DD)."""
+
+    case_number: str | None = None
+    date_assigned: str | None = None
+    decision_date: str | None = None
+    ur_denial_date: str | None = None
+    date_of_injury: str | None = None
+    application_received: str | None = None
+    priority: Priority | None = None
+    reviewer: Reviewer = Field(default_factory=Reviewer)
+    patient: Patient = Field(default_factory=Patient)
+    diagnoses: list[str] = Field(default_factory=list)
+    items: list[AnswerItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _agrees_with_letter(self, info: ValidationInfo) -> Answer:
+        anchors = (info.context or {}).get("anchors")
+        if isinstance(anchors, Anchors):
+            problems = [c.message for c in compare(self, anchors) if blocking(c)]
+            if problems:
+                raise ValueError("; ".join(problems[:_MAX_QUOTED]))
+        return self

@@ -1,0 +1,269 @@
+"""The only module that talks to an LLM: openai client, instructor, re-ask policy.
+
+Transport failures (429, 5xx, timeouts, resets) are retried by the openai client alone;
+answers that fail validation are re-asked by instructor under a tenacity policy that
+retries nothing else. Nothing is retried twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import instructor
+import openai
+import pydantic
+import tenacity
+from instructor.core import IncompleteOutputException, InstructorRetryException
+from instructor.hooks import Hooks
+
+from .anchors import Anchors
+from .answer import Answer
+from .errors import LlmError, LlmOutputError, LlmUnavailableError, UsageError
+from .verify import blocking, compare
+
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+logging.getLogger("instructor").propagate = False
+
+MODES = {
+    "tools": instructor.Mode.TOOLS,
+    "json": instructor.Mode.JSON,
+    "md_json": instructor.Mode.MD_JSON,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+}
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    """Provider choices, all overridable: nothing here is specific to one vendor."""
+
+    model: str = DEFAULT_MODEL
+    mode: str = "tools"
+    # llama.cpp takes {"type": "json_object", "schema": ...} instead of json_schema.
+    json_object_schema: bool = False
+    max_tokens: int = 1500
+    max_reasks: int = 2
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.max_tokens < 1 or self.max_reasks < 0:
+            raise UsageError("max_tokens must be positive and max_reasks not negative")
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One answer from the model, kept even when it failed validation."""
+
+    raw: str
+    prompt_tokens: int
+    completion_tokens: int
+    answer: Answer | None = None
+    conflicts: int = 0
+
+
+@dataclass(slots=True)
+class CallResult:
+    """What one extraction call produced: the accepted answer (if any) and every attempt."""
+
+    answer: Answer | None
+    attempts: list[Attempt] = field(default_factory=list)
+    error: LlmError | None = None
+
+
+def retry_policy(max_reasks: int) -> tenacity.Retrying:
+    """Re-ask only when the answer failed validation; transport errors are not ours."""
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max_reasks + 1),
+        retry=tenacity.retry_if_exception_type((pydantic.ValidationError, json.JSONDecodeError)),
+        wait=tenacity.wait_none(),
+        reraise=True,
+    )
+
+
+def _answer_text(completion: Any) -> str:
+    message = completion.choices[0].message
+    calls = getattr(message, "tool_calls", None) or []
+    if calls:
+        return str(calls[0].function.arguments)
+    text = str(message.content or "")
+    if "```" in text:
+        text = text.split("```")[1].removeprefix("json")
+    return text
+
+
+def _parse(raw_text: str, anchors: Anchors) -> tuple[Answer | None, int]:
+    try:
+        answer = Answer.model_validate_json(raw_text)
+    except (pydantic.ValidationError, ValueError):
+        return None, 0
+    return answer, sum(1 for c in compare(answer, anchors) if blocking(c))
+
+
+class _Recorder:
+    """Per-call hooks: keep every raw completion and its own usage, flag truncation."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self.seen: list[tuple[str, int, int, str]] = []
+        self.hooks = Hooks()
+        self.hooks.on("completion:response", self._on_response)
+
+    def _on_response(self, response: Any) -> None:
+        usage = getattr(response, "usage", None)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        # Usage is copied now: instructor later overwrites it with a running total.
+        self.seen.append((response.model_dump_json(), prompt, completion, _answer_text(response)))
+        # llama.cpp reports "tool_calls" even when max_tokens cut the call short.
+        if completion >= self.max_tokens and response.choices:
+            response.choices[0].finish_reason = "length"
+
+    def attempts(self, anchors: Anchors) -> list[Attempt]:
+        out = []
+        for raw, prompt, completion, text in self.seen:
+            answer, conflicts = _parse(text, anchors)
+            out.append(Attempt(raw, prompt, completion, answer, conflicts))
+        return out
+
+
+def _transport_failure(exc: BaseException) -> openai.APIError | None:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, openai.APIError):
+            return cause
+        cause = cause.__cause__
+    return None
+
+
+def _error_for(exc: Exception, attempts: int) -> LlmError | None:
+    """Map what instructor raised to our error, or None when re-asks simply ran out."""
+    transport = _transport_failure(exc)
+    if transport is not None:
+        return LlmUnavailableError(f"{type(transport).__name__}: {transport}", attempts=attempts)
+    if isinstance(exc, IncompleteOutputException):
+        return LlmOutputError("the answer was cut off at max_tokens", attempts=attempts)
+    if isinstance(exc, InstructorRetryException):
+        return None
+    return LlmOutputError(f"{type(exc).__name__}: {exc}", attempts=attempts)
+
+
+class LlmClient:
+    """An OpenAI-compatible endpoint wrapped by instructor, with our settings."""
+
+    def __init__(
+        self,
+        openai_client: openai.OpenAI | None = None,
+        *,
+        settings: LlmSettings | None = None,
+        async_client: openai.AsyncOpenAI | None = None,
+    ) -> None:
+        if openai_client is None and async_client is None:
+            raise UsageError("LlmClient needs an openai.OpenAI or openai.AsyncOpenAI client")
+        self.settings = settings or LlmSettings()
+        mode = MODES[self.settings.mode]
+        self._sync = instructor.from_openai(openai_client, mode=mode) if openai_client else None
+        self._async = instructor.from_openai(async_client, mode=mode) if async_client else None
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    def _kwargs(self, system: str, user: str, letter: str, anchors: Anchors) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.settings.model,
+            "response_model": Answer,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            # The letter reaches the prompt only as a Jinja variable: braces inside it stay text.
+            "context": {"letter": letter, "anchors": anchors},
+            "max_retries": retry_policy(self.settings.max_reasks),
+            "max_tokens": self.settings.max_tokens,
+            "temperature": 0,
+        }
+        if self.settings.json_object_schema:
+            schema = Answer.model_json_schema()
+            kwargs["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
+        return kwargs
+
+    def ask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:
+        """Ask for an Answer, re-asking on conflicts with the anchors."""
+        if self._sync is None:
+            raise UsageError("this LlmClient was built with an async client only; use aask()")
+        recorder = _Recorder(self.settings.max_tokens)
+        try:
+            answer = self._sync.chat.completions.create(
+                **self._kwargs(system, user, letter, anchors), hooks=recorder.hooks
+            )
+        except Exception as exc:  # instructor wraps everything; sorted out below
+            return self._failed(exc, recorder, anchors)
+        return CallResult(answer, recorder.attempts(anchors))
+
+    async def aask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:
+        """Async twin of :meth:`ask`."""
+        if self._async is None:
+            raise UsageError("this LlmClient was built without an async client; use ask()")
+        recorder = _Recorder(self.settings.max_tokens)
+        try:
+            answer = await self._async.chat.completions.create(
+                **self._kwargs(system, user, letter, anchors), hooks=recorder.hooks
+            )
+        except Exception as exc:  # instructor wraps everything; sorted out below
+            return self._failed(exc, recorder, anchors)
+        return CallResult(answer, recorder.attempts(anchors))
+
+    @staticmethod
+    def _failed(exc: Exception, recorder: _Recorder, anchors: Anchors) -> CallResult:
+        attempts = recorder.attempts(anchors)
+        error = _error_for(exc, len(attempts))
+        if error is None and not any(a.answer for a in attempts):
+            error = LlmOutputError("no answer could be parsed", attempts=len(attempts))
+        return CallResult(None, attempts, error)
+
+
+def make_client(
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    mode: str = "tools",
+    json_object_schema: bool = False,
+    max_tokens: int = 1500,
+    max_reasks: int = 2,
+    timeout: float = 120.0,
+    transport_retries: int = 2,
+    http_client: Any = None,
+) -> LlmClient:
+    """Build a client for OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp)."""
+    settings = LlmSettings(
+        model=model or DEFAULT_MODEL,
+        mode=mode,
+        json_object_schema=json_object_schema,
+        max_tokens=max_tokens,
+        max_reasks=max_reasks,
+    )
+    # Local servers ignore the key, but the openai client insists on one.
+    key = api_key or "sk-no-key-required"
+    common: dict[str, Any] = {"base_url": base_url, "api_key": key, "timeout": timeout}
+    common["max_retries"] = transport_retries
+    sync = openai.OpenAI(**common, http_client=http_client)
+    async_client = openai.AsyncOpenAI(**common)
+    return LlmClient(sync, settings=settings, async_client=async_client)
+
+
+def client_from_env(**overrides: Any) -> LlmClient:
+    """A client configured from OPENAI_API_KEY, IMR_LLM_BASE_URL, IMR_LLM_MODEL, IMR_LLM_MODE."""
+    env: dict[str, Any] = {
+        "api_key": os.environ.get("OPENAI_API_KEY"),
+        "base_url": os.environ.get("IMR_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL"),
+        "model": os.environ.get("IMR_LLM_MODEL"),
+        "mode": os.environ.get("IMR_LLM_MODE") or "tools",
+    }
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    return make_client(**env)

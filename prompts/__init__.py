@@ -1,0 +1,1 @@
+"""Prompt templates shipped with imr-llm (data files beside this module)."""
