@@ -7,10 +7,9 @@ import time
 import urllib.request
 from typing import Any
 
+import openai
 import pytest
 from fake_openai import FakeOpenAI, Reply, chat_completion
-
-openai = pytest.importorskip("openai")
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 # openai honours retry-after-ms first; 1 ms keeps retry tests fast.

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from imr_llm import local
@@ -282,7 +283,6 @@ def test_module_imports_only_the_standard_library() -> None:
     reason=f"needs the [local] extra, or {PYTHON_ENV} naming a Python that has it",
 )
 def test_real_smollm2_server_answers_a_chat_completion() -> None:
-    openai = pytest.importorskip("openai")
     started = time.monotonic()
     with LocalServer.from_env() as server:
         ready = time.monotonic() - started
