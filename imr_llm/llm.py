@@ -7,7 +7,6 @@ retries nothing else. Nothing is retried twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import openai
 import pydantic
 import tenacity
 from instructor.core import IncompleteOutputException, InstructorRetryException
-from instructor.hooks import Hooks
+from instructor.core.hooks import Hooks
 
 from .anchors import Anchors
 from .answer import Answer
@@ -75,11 +74,16 @@ class CallResult:
     error: LlmError | None = None
 
 
-def retry_policy(max_reasks: int) -> tenacity.Retrying:
+def retry_policy(
+    max_reasks: int, *, asynchronous: bool = False
+) -> tenacity.Retrying | tenacity.AsyncRetrying:
     """Re-ask only when the answer failed validation; transport errors are not ours."""
-    return tenacity.Retrying(
+    policy = tenacity.AsyncRetrying if asynchronous else tenacity.Retrying
+    # Not json.JSONDecodeError: openai raises it for a malformed HTTP body, which is a
+    # transport fault; a malformed answer inside a good body is a pydantic error.
+    return policy(
         stop=tenacity.stop_after_attempt(max_reasks + 1),
-        retry=tenacity.retry_if_exception_type((pydantic.ValidationError, json.JSONDecodeError)),
+        retry=tenacity.retry_if_exception_type(pydantic.ValidationError),
         wait=tenacity.wait_none(),
         reraise=True,
     )
@@ -173,7 +177,9 @@ class LlmClient:
     def model(self) -> str:
         return self.settings.model
 
-    def _kwargs(self, system: str, user: str, letter: str, anchors: Anchors) -> dict[str, Any]:
+    def _kwargs(
+        self, system: str, user: str, letter: str, anchors: Anchors, *, asynchronous: bool = False
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.settings.model,
             "response_model": Answer,
@@ -183,7 +189,7 @@ class LlmClient:
             ],
             # The letter reaches the prompt only as a Jinja variable: braces inside it stay text.
             "context": {"letter": letter, "anchors": anchors},
-            "max_retries": retry_policy(self.settings.max_reasks),
+            "max_retries": retry_policy(self.settings.max_reasks, asynchronous=asynchronous),
             "max_tokens": self.settings.max_tokens,
             "temperature": 0,
         }
@@ -212,7 +218,8 @@ class LlmClient:
         recorder = _Recorder(self.settings.max_tokens)
         try:
             answer = await self._async.chat.completions.create(
-                **self._kwargs(system, user, letter, anchors), hooks=recorder.hooks
+                **self._kwargs(system, user, letter, anchors, asynchronous=True),
+                hooks=recorder.hooks,
             )
         except Exception as exc:  # instructor wraps everything; sorted out below
             return self._failed(exc, recorder, anchors)

@@ -89,6 +89,7 @@ def _letter_conflicts(answer: Answer, anchors: Anchors) -> list[Conflict]:
         if field not in values:
             continue
         want, got = values[field], _llm_value(answer, field)
+        got = None if got in ([], "") else got  # left empty: an omission, not a claim
         if not _same(field, want, got):
             out.append(
                 Conflict(

@@ -1,0 +1,77 @@
+"""Shared fixtures: replayed LLM traffic (pytest-recording) and a client for it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imr_llm.llm import LlmClient, make_client
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(__file__).parent / "data" / "corpus"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+# Cassettes are recorded against `scripts/record-cassettes`' local server on this fixed
+# address: the URL is part of every recorded request.
+CASSETTE_BASE_URL = "http://127.0.0.1:18080/v1"
+CASSETTE_MODEL = "smollm2-135m"
+# A fake key: the real one (if any) must never reach a cassette; the header is scrubbed.
+FAKE_KEY = "sk-test-0000000000000000"
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    return str(ROOT / "cassettes" / Path(str(request.node.fspath)).stem)
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    # No record_mode here: it would override --record-mode (replay-only is the default).
+    return {
+        "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
+        "filter_headers": [
+            "authorization",
+            "cookie",
+            "set-cookie",
+            "openai-organization",
+            "openai-project",
+            "x-api-key",
+            "api-key",
+        ],
+        "decode_compressed_response": True,
+    }
+
+
+@pytest.fixture
+def cassette_client() -> LlmClient:
+    """A client for replayed traffic: no transport retries, so a cassette miss fails at once."""
+    return make_client(
+        model=CASSETTE_MODEL,
+        base_url=CASSETTE_BASE_URL,
+        api_key=FAKE_KEY,
+        transport_retries=0,
+        timeout=900,
+    )
+
+
+def corpus_letter(name: str) -> str:
+    """The text of a bundled corpus letter by id (seed or dev)."""
+    for sub in ("seeds", "dev"):
+        path = CORPUS / sub / f"{name}.txt"
+        if path.exists():
+            return path.read_text(encoding="utf-8")
+    raise FileNotFoundError(name)
+
+
+def check_snapshot(name: str, data: Any) -> None:
+    """Compare ``data`` with a stored JSON snapshot (IMR_LLM_UPDATE_SNAPSHOTS=1 rewrites it)."""
+    path = SNAPSHOTS / f"{name}.json"
+    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("IMR_LLM_UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path}: run with IMR_LLM_UPDATE_SNAPSHOTS=1"
+    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(text)
