@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator, Sequence
+from functools import partial
+from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .cache import Cache, NullCache, ResponseCache
 from .errors import UsageError
 from .load import DEFAULT_MAX_CHARS, iter_paths
 from .models import Extraction
-from .record import row_for_input
+from .record import Analyse, row_for_input
+from .settings import MODE_NAMES
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -40,7 +44,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_inputs(anchors)
     anchors.set_defaults(run=_run_anchors)
+    extract = commands.add_parser(
+        "extract",
+        help="full extraction with an LLM, cross-checked against the anchors",
+        description="Extract each letter with an LLM, verify it against the anchors, and "
+        "print JSON Lines. The endpoint comes from --base-url/--model, else OPENAI_API_KEY, "
+        "IMR_LLM_BASE_URL, IMR_LLM_MODEL, IMR_LLM_MODE, else the bundled local model.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_inputs(extract)
+    _add_llm_options(extract)
+    extract.set_defaults(run=_run_extract)
     return parser
+
+
+def _add_llm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model name (default: IMR_LLM_MODEL or gpt-4o-mini)")
+    parser.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    parser.add_argument(
+        "--mode", choices=MODE_NAMES, help="instructor mode (default: IMR_LLM_MODE or tools)"
+    )
+    parser.add_argument(
+        "--json-object-schema",
+        action="store_true",
+        help="with --mode json: send response_format json_object with the schema (llama.cpp)",
+    )
+    parser.add_argument("--local", action="store_true", help="run the bundled SmolLM2 model")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--cache-dir", help="cache folder (default: IMR_LLM_CACHE_DIR or ~/.cache)")
+    parser.add_argument("--max-reasks", type=int, default=2, help="re-asks on conflict (default 2)")
+    parser.add_argument("--max-tokens", type=int, default=1500, help="answer budget (default 1500)")
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
@@ -57,9 +91,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _rows(args: argparse.Namespace) -> Iterator[Extraction]:
+def _rows(args: argparse.Namespace, analyse: Analyse | None = None) -> Iterator[Extraction]:
     for name in iter_paths(args.inputs):
-        yield row_for_input(name, max_chars=args.max_chars)
+        yield row_for_input(name, max_chars=args.max_chars, analyse=analyse)
 
 
 def _write(rows: Iterator[Extraction], out: TextIO, *, pretty: bool) -> int:
@@ -79,13 +113,42 @@ def _complain(row: Extraction) -> None:
     print(f"imr-llm: {where}: {why}", file=sys.stderr)
 
 
-def _run_anchors(args: argparse.Namespace) -> int:
+def _emit(args: argparse.Namespace, rows: Iterator[Extraction]) -> int:
     if args.max_chars < 1:
         raise UsageError("--max-chars must be a positive number")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
-            return _write(_rows(args), out, pretty=args.pretty)
-    return _write(_rows(args), sys.stdout, pretty=args.pretty)
+            return _write(rows, out, pretty=args.pretty)
+    return _write(rows, sys.stdout, pretty=args.pretty)
+
+
+def _run_anchors(args: argparse.Namespace) -> int:
+    return _emit(args, _rows(args))
+
+
+def _cache_for(args: argparse.Namespace) -> ResponseCache:
+    if args.no_cache:
+        return NullCache()
+    return Cache(Path(args.cache_dir) / "cache.sqlite" if args.cache_dir else None)
+
+
+def _run_extract(args: argparse.Namespace) -> int:
+    # The LLM stack takes most of a second to import: only this command pays for it.
+    from .endpoint import EndpointOptions, open_client
+    from .extract import extract
+
+    options = EndpointOptions(
+        model=args.model,
+        base_url=args.base_url,
+        mode=args.mode,
+        json_object_schema=args.json_object_schema,
+        local=args.local,
+        max_reasks=args.max_reasks,
+        max_tokens=args.max_tokens,
+    )
+    with _cache_for(args) as cache, open_client(options) as client:
+        analyse = partial(extract, client=client, cache=cache)
+        return _emit(args, _rows(args, analyse))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from instructor.core.hooks import Hooks
 from .anchors import Anchors
 from .answer import Answer
 from .errors import LlmError, LlmOutputError, LlmUnavailableError, UsageError
+from .settings import DEFAULT_MODEL, MODE_NAMES, LlmSettings
 from .verify import blocking, compare
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
@@ -33,25 +34,7 @@ MODES = {
     "md_json": instructor.Mode.MD_JSON,
     "json_schema": instructor.Mode.JSON_SCHEMA,
 }
-DEFAULT_MODEL = "gpt-4o-mini"
-
-
-@dataclass(frozen=True, slots=True)
-class LlmSettings:
-    """Provider choices, all overridable: nothing here is specific to one vendor."""
-
-    model: str = DEFAULT_MODEL
-    mode: str = "tools"
-    # llama.cpp takes {"type": "json_object", "schema": ...} instead of json_schema.
-    json_object_schema: bool = False
-    max_tokens: int = 1500
-    max_reasks: int = 2
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.max_tokens < 1 or self.max_reasks < 0:
-            raise UsageError("max_tokens must be positive and max_reasks not negative")
+assert set(MODES) == set(MODE_NAMES)
 
 
 @dataclass(slots=True)

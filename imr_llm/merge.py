@@ -7,6 +7,7 @@ from typing import Any
 
 from .anchors import Anchors
 from .answer import Answer, AnswerItem
+from .grounding import ground, ground_in_request
 from .models import Determination, Discrepancy, DisputedItem, Evidence, EvidenceStatus, Status
 from .record import record_from_anchors
 from .verify import LETTER_FIELDS, Conflict, align, checked_fields, compare, item_anchors
@@ -35,17 +36,25 @@ def _set_path(record: Determination, path: str, value: Any) -> None:
     setattr(target, leaf, value)
 
 
-def _fill_letter(record: Determination, answer: Answer, anchors: Anchors) -> list[Evidence]:
+def _fill_letter(
+    record: Determination, answer: Answer, anchors: Anchors, text: str
+) -> tuple[list[Evidence], list[Discrepancy]]:
+    """Letter fields the anchors missed: taken from the LLM only where the letter shows them."""
     values = anchors.values()
-    evidence = []
+    evidence, rejected = [], []
     for path in LETTER_FIELDS:
         got: Any = answer
         for part in path.split("."):
             got = getattr(got, part)
-        if path not in values and not _empty(got):
-            _set_path(record, path, got)
-            evidence.append(Evidence(field=path, start=0, end=0, status="llm_only"))
-    return evidence
+        if path in values or _empty(got):
+            continue
+        span = ground(path, got, text)
+        if span is None:
+            rejected.append(Discrepancy(field=path, anchor=None, llm=got, resolution="anchor"))
+            continue
+        _set_path(record, path, got)
+        evidence.append(Evidence(field=path, start=span[0], end=span[1], status="llm_only"))
+    return evidence, rejected
 
 
 def _locate(text: str, phrase: str) -> tuple[int, int]:
@@ -62,7 +71,9 @@ def _diagnoses(record: Determination, answer: Answer, text: str) -> list[Evidenc
     ]
 
 
-def _fill_items(record: Determination, answer: Answer, anchors: Anchors) -> list[Evidence]:
+def _fill_items(
+    record: Determination, answer: Answer, anchors: Anchors, text: str
+) -> list[Evidence]:
     anchor_items = item_anchors(anchors)
     if not anchor_items:  # nothing anchored (an older layout): the LLM's items, flagged
         record.items = [_llm_only_item(item) for item in answer.items]
@@ -73,19 +84,25 @@ def _fill_items(record: Determination, answer: Answer, anchors: Anchors) -> list
     evidence = []
     for i, j in align(answer.items, anchor_items):
         item, llm_item = record.items[i], answer.items[j]
-        span = _request_span(anchors, i)
+        start, end = _request_span(anchors, i)
         for name in LLM_ITEM_FIELDS:
-            if name in anchor_items[i]:
-                continue  # anchored (issue 7 lexicon): compared, not overwritten
             value = getattr(llm_item, name)
-            if not _empty(value):
+            if name in anchor_items[i] or _empty(value):
+                continue  # anchored (the treatment lexicon): compared, not overwritten
+            setattr(item, name, value)
+            evidence.append(_evidence(f"items[{i}].{name}", (start, end)))
+        for name in ("quantity", "strength"):
+            value = getattr(llm_item, name)
+            if name in anchor_items[i] or _empty(value):
+                continue
+            if (span := ground_in_request(name, value, text[start:end])) is not None:
                 setattr(item, name, value)
-                evidence.append(
-                    Evidence(
-                        field=f"items[{i}].{name}", start=span[0], end=span[1], status="llm_only"
-                    )
-                )
+                evidence.append(_evidence(f"items[{i}].{name}", (start + span[0], start + span[1])))
     return evidence
+
+
+def _evidence(field: str, span: tuple[int, int]) -> Evidence:
+    return Evidence(field=field, start=span[0], end=span[1], status="llm_only")
 
 
 def _llm_only_item(item: AnswerItem) -> DisputedItem:
@@ -133,12 +150,13 @@ def merge(text: str, anchors: Anchors, answer: Answer | None, *, accepted: bool)
         return Merged(record, _anchor_evidence(anchors, [], set()), [], "failed")
     conflicts = compare(answer, anchors)
     evidence = _anchor_evidence(anchors, conflicts, checked_fields(answer, anchors))
-    evidence += _fill_letter(record, answer, anchors)
-    evidence += _fill_items(record, answer, anchors)
+    letter_evidence, rejected = _fill_letter(record, answer, anchors, text)
+    evidence += letter_evidence
+    evidence += _fill_items(record, answer, anchors, text)
     evidence += _diagnoses(record, answer, text)
     matched = {j for _, j in align(answer.items, item_anchors(anchors))}
     extra = [it for j, it in enumerate(answer.items) if j not in matched and item_anchors(anchors)]
     status: Status = "ok"
     if not accepted or anchors.problems or extra or not item_anchors(anchors):
         status = "needs_review"
-    return Merged(record, evidence, _discrepancies(conflicts, extra), status)
+    return Merged(record, evidence, _discrepancies(conflicts, extra) + rejected, status)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, Reply, chat_completion
 
 from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
 
@@ -90,7 +91,7 @@ def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_every_command_has_help() -> None:
-    for argv in (["--help"], ["anchors", "--help"]):
+    for argv in (["--help"], ["anchors", "--help"], ["extract", "--help"]):
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 0
@@ -105,3 +106,43 @@ def test_console_script_reads_stdin() -> None:
     )
     assert proc.returncode == EXIT_OK, proc.stderr
     assert _rows(proc.stdout.decode())[0]["record"]["case_number"] == "CM16-0213037"
+
+
+def test_extract_against_an_endpoint_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = {
+        "items": [
+            {
+                "request": "MRI of the right shoulder without contrast",
+                "decision": "upheld",
+                "treatment": "MRI shoulder",
+            },
+            {
+                "request": "MRI of the cervical spine without contrast",
+                "decision": "upheld",
+                "treatment": "MRI cervical spine",
+            },
+        ]
+    }
+    with FakeOpenAI([Reply(body=chat_completion(tool_args=answer))]) as fake:
+        monkeypatch.setenv("IMR_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("IMR_LLM_MODEL", "fake-model")
+        monkeypatch.setenv("IMR_LLM_CACHE_DIR", str(tmp_path))
+        assert main(["extract", str(LETTER)]) == EXIT_OK
+        assert main(["extract", str(LETTER)]) == EXIT_OK  # served from the cache
+    rows = _rows(capsys.readouterr().out)
+    assert fake.calls == 1
+    assert [r["llm"]["cached"] for r in rows] == [False, True]
+    assert rows[0]["llm"]["model"] == "fake-model"
+    assert rows[0]["record"]["items"][1]["treatment"] == "MRI cervical spine"
+
+
+def test_extract_without_any_endpoint_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("IMR_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "IMR_LLM_LOCAL_PYTHON"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("imr_llm.endpoint.local_available", lambda: False)
+    assert main(["extract", "--no-cache", str(LETTER)]) == EXIT_USAGE
+    assert "no LLM endpoint" in capsys.readouterr().err
