@@ -1,6 +1,7 @@
 """imr-llm: California IMR determination letters as typed, verified records."""
 
 from .anchors import Anchor, Anchors, find_anchors
+from .cache import Cache, NullCache
 from .errors import (
     BinaryInputError,
     EmptyInputError,
@@ -8,6 +9,8 @@ from .errors import (
     InputError,
     InputTooLargeError,
     LlmError,
+    LlmOutputError,
+    LlmUnavailableError,
     PdfError,
     UnsupportedFormatError,
     UsageError,
@@ -17,12 +20,32 @@ from .models import Determination, DisputedItem, Extraction, Guideline
 from .normalize import Normalized, normalize
 from .record import anchors_extraction
 
+# The LLM stack (openai, instructor) takes most of a second to import; load it on first use
+# so that deterministic work (`imr-llm anchors`) starts fast.
+_LAZY = {
+    "LlmClient": "llm",
+    "aextract": "extract",
+    "client_from_env": "llm",
+    "extract": "extract",
+    "make_client": "llm",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'imr_llm' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Anchor",
     "Anchors",
     "BinaryInputError",
+    "Cache",
     "Determination",
     "DisputedItem",
     "EmptyInputError",
@@ -32,14 +55,22 @@ __all__ = [
     "InputError",
     "InputTooLargeError",
     "Letter",
+    "LlmClient",
     "LlmError",
+    "LlmOutputError",
+    "LlmUnavailableError",
     "Normalized",
+    "NullCache",
     "PdfError",
     "UnsupportedFormatError",
     "UsageError",
+    "aextract",
     "anchors_extraction",
+    "client_from_env",
+    "extract",
     "find_anchors",
     "load_bytes",
     "load_path",
+    "make_client",
     "normalize",
 ]

@@ -26,9 +26,7 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=True)
 
     @classmethod
-    def model_validate_json(
-        cls, json_data: str | bytes | bytearray, **kwargs: Any
-    ) -> Any:
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
         try:
             json.loads(json_data)
         except (json.JSONDecodeError, TypeError):

@@ -39,7 +39,7 @@ def _key(text: str, client: LlmClient) -> str:
     )
 
 
-def _best(result: CallResult) -> tuple[Answer | None, bool]:
+def best_answer(result: CallResult) -> tuple[Answer | None, bool]:
     """The accepted answer, or else the attempt with the fewest blocking conflicts."""
     if result.answer is not None:
         return result.answer, True
@@ -59,7 +59,7 @@ def _row(
     path: str | None,
     warnings: Sequence[str],
 ) -> Extraction:
-    answer, accepted = _best(result)
+    answer, accepted = best_answer(result)
     merged = merge(text, anchors, answer, accepted=accepted)
     usage = Usage(
         prompt_tokens=sum(a.prompt_tokens for a in result.attempts),

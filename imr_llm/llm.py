@@ -152,6 +152,7 @@ class LlmClient:
         if openai_client is None and async_client is None:
             raise UsageError("LlmClient needs an openai.OpenAI or openai.AsyncOpenAI client")
         self.settings = settings or LlmSettings()
+        self._base_url = str((openai_client or async_client).base_url)  # type: ignore[union-attr]
         mode = MODES[self.settings.mode]
         self._sync = instructor.from_openai(openai_client, mode=mode) if openai_client else None
         self._async = instructor.from_openai(async_client, mode=mode) if async_client else None
@@ -159,6 +160,11 @@ class LlmClient:
     @property
     def model(self) -> str:
         return self.settings.model
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint's base URL (never the key)."""
+        return self._base_url
 
     def _kwargs(
         self, system: str, user: str, letter: str, anchors: Anchors, *, asynchronous: bool = False

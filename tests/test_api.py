@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import imr_llm
 
 PACKAGE = Path(imr_llm.__file__).parent
 LLM_STACK = {"openai", "instructor", "httpx", "tenacity", "jinja2"}
+
+
+def test_importing_the_package_does_not_load_the_llm_stack() -> None:
+    code = "import sys, imr_llm, imr_llm.cli; print(sorted(m for m in %r if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code % sorted(LLM_STACK)], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
 PURE = (
     "anchors",
     "normalize",
@@ -42,7 +54,7 @@ def test_all_lists_every_public_name_imported_in_init() -> None:
         if isinstance(node, ast.ImportFrom)
         for alias in node.names
     }
-    assert imported == set(imr_llm.__all__)
+    assert imported | set(imr_llm._LAZY) == set(imr_llm.__all__)
 
 
 def _imports(path: Path) -> set[str]:
