@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from .anchors import Anchors, find_anchors
 from .answer import Answer
 from .cache import Cache, NullCache, ResponseCache, cache_key, schema_hash
-from .errors import ImrLlmError, LlmError
 from .merge import merge
 from .models import ErrorInfo, Extraction, LlmInfo, Usage
 from .normalize import normalize
@@ -50,15 +50,16 @@ def best_answer(result: CallResult) -> tuple[Answer | None, bool]:
     return best.answer, False
 
 
-def _row(
+def build_row(
     text: str,
     anchors: Anchors,
     result: CallResult,
-    client: LlmClient,
     *,
-    path: str | None,
-    warnings: Sequence[str],
+    model: str,
+    path: str | None = None,
+    warnings: Sequence[str] = (),
 ) -> Extraction:
+    """The output row from the anchors and one call's attempts (also used by the Batch path)."""
     answer, accepted = best_answer(result)
     merged = merge(text, anchors, answer, accepted=accepted)
     usage = Usage(
@@ -73,7 +74,7 @@ def _row(
         evidence=merged.evidence,
         discrepancies=merged.discrepancies,
         llm=LlmInfo(
-            model=client.model,
+            model=model,
             prompt_version=load_prompts().version,
             attempts=len(result.attempts),
             cached=False,
@@ -84,31 +85,58 @@ def _row(
     )
 
 
-def _finish(
-    row: Extraction, result: CallResult, store: ResponseCache, key: str, raise_on_error: bool
-) -> Extraction:
-    if row.error is None:
-        store.put(key, row, [a.raw for a in result.attempts])
-    elif raise_on_error and result.error is not None:
-        raise result.error
-    return row
-
-
-def _from_cache(store: ResponseCache, key: str, path: str | None) -> Extraction | None:
-    hit = store.get(key)
-    if hit is None:
-        return None
-    return hit.model_copy(update={"source": hit.source.model_copy(update={"path": path})})
-
-
 def _default_client() -> LlmClient:
     from .llm import client_from_env
 
     return client_from_env()
 
 
-def _skip_llm(anchors: Anchors) -> bool:
-    return anchors.format == "not_imr"
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """Everything decided before the LLM call."""
+
+    text: str
+    anchors: Anchors
+    client: LlmClient
+    store: ResponseCache
+    key: str
+    path: str | None
+    warnings: Sequence[str]
+
+    def finish(self, result: CallResult, *, raise_on_error: bool) -> Extraction:
+        row = build_row(
+            self.text,
+            self.anchors,
+            result,
+            model=self.client.model,
+            path=self.path,
+            warnings=self.warnings,
+        )
+        if row.error is None:
+            self.store.put(self.key, row, [a.raw for a in result.attempts])
+        elif raise_on_error and result.error is not None:
+            raise result.error
+        return row
+
+
+def _start(
+    text: str,
+    client: LlmClient | None,
+    cache: CacheArg,
+    path: str | None,
+    warnings: Sequence[str],
+) -> Extraction | _Job:
+    """The finished row when no call is needed (not a letter, cached), else the job."""
+    anchors = find_anchors(text)
+    if anchors.format == "not_imr":
+        return anchors_extraction(text, path=path, warnings=warnings)
+    client = client or _default_client()
+    store = _cache(cache)
+    key = _key(text, client)
+    hit = store.get(key)
+    if hit is not None:
+        return hit.model_copy(update={"source": hit.source.model_copy(update={"path": path})})
+    return _Job(text, anchors, client, store, key, path, warnings)
 
 
 def extract(
@@ -121,18 +149,12 @@ def extract(
     raise_on_error: bool = False,
 ) -> Extraction:
     """Extract one letter: anchors, LLM with bounded re-asks, merge; cached by content."""
-    anchors = find_anchors(text)
-    if _skip_llm(anchors):
-        return anchors_extraction(text, path=path, warnings=warnings)
-    client = client or _default_client()
-    store = _cache(cache)
-    key = _key(text, client)
-    if (hit := _from_cache(store, key, path)) is not None:
-        return hit
+    job = _start(text, client, cache, path, warnings)
+    if isinstance(job, Extraction):
+        return job
     prompts = load_prompts()
-    result = client.ask(prompts.system, prompts.user, letter_for_prompt(text), anchors)
-    row = _row(text, anchors, result, client, path=path, warnings=warnings)
-    return _finish(row, result, store, key, raise_on_error)
+    result = job.client.ask(prompts.system, prompts.user, letter_for_prompt(text), job.anchors)
+    return job.finish(result, raise_on_error=raise_on_error)
 
 
 async def aextract(
@@ -145,18 +167,13 @@ async def aextract(
     raise_on_error: bool = False,
 ) -> Extraction:
     """Async twin of :func:`extract`."""
-    anchors = find_anchors(text)
-    if _skip_llm(anchors):
-        return anchors_extraction(text, path=path, warnings=warnings)
-    client = client or _default_client()
-    store = _cache(cache)
-    key = _key(text, client)
-    if (hit := _from_cache(store, key, path)) is not None:
-        return hit
+    job = _start(text, client, cache, path, warnings)
+    if isinstance(job, Extraction):
+        return job
     prompts = load_prompts()
-    result = await client.aask(prompts.system, prompts.user, letter_for_prompt(text), anchors)
-    row = _row(text, anchors, result, client, path=path, warnings=warnings)
-    return _finish(row, result, store, key, raise_on_error)
+    letter = letter_for_prompt(text)
+    result = await job.client.aask(prompts.system, prompts.user, letter, job.anchors)
+    return job.finish(result, raise_on_error=raise_on_error)
 
 
-__all__ = ["ImrLlmError", "LlmError", "aextract", "extract"]
+__all__ = ["aextract", "best_answer", "build_row", "extract"]
