@@ -146,3 +146,32 @@ def test_extract_without_any_endpoint_is_a_usage_error(
     monkeypatch.setattr("imr_llm.endpoint.local_available", lambda: False)
     assert main(["extract", "--no-cache", str(LETTER)]) == EXIT_USAGE
     assert "no LLM endpoint" in capsys.readouterr().err
+
+
+class _StandInServer:
+    """Stands in for the local llama.cpp server: the fake double plays the model."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.base_url, self.model = fake.base_url, "smollm2-135m"
+
+    def __enter__(self) -> _StandInServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_local_model_is_the_default_and_announced(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("IMR_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAI([Reply(status=500)]) as fake:
+        monkeypatch.setattr("imr_llm.endpoint.local_available", lambda: True)
+        monkeypatch.setattr(
+            "imr_llm.endpoint.LocalServer.from_env", lambda **_: _StandInServer(fake)
+        )
+        main(["extract", "--no-cache", "--max-reasks", "0", str(LETTER)])
+    err = capsys.readouterr().err
+    assert err.count("SmolLM2-135M") == 1
+    assert fake.requests[0]["model"] == "smollm2-135m"
