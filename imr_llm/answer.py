@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from .anchors import Anchors
-from .models import Category, Decision, Patient, Priority, Reason, Reviewer
+from .models import Category, Decision, Priority, Reason, Sex
 from .verify import blocking, compare
 
 # How many conflicts one re-ask message quotes; more only repeats the point.
@@ -41,30 +41,44 @@ class AnswerItem(_Lenient):
 
     request: str = Field(description='Item heading before ": Upheld" / ": Overturned".')
     decision: Decision
-    treatment: str | None = Field(default=None, description='Drug or service, e.g. "Norco".')
-    generic_name: str | None = None
-    category: Category | None = None
-    subcategory: str | None = None
-    strength: str | None = None
-    quantity: float | None = None
-    reasons: list[Reason] = Field(default_factory=list)
-    summary: str | None = Field(default=None, description="One sentence.")
+    treatment: str | None = Field(description='Drug or service, e.g. "Norco".')
+    generic_name: str | None
+    category: Category | None
+    subcategory: str | None
+    strength: str | None
+    quantity: float | None
+    reasons: list[Reason]
+    summary: str | None = Field(description="One sentence.")
+
+
+class AnswerReviewer(_Lenient):
+    licensure_states: list[str] = Field(description='Two-letter codes, e.g. "CA".')
+    specialties: list[str]
+
+
+class AnswerPatient(_Lenient):
+    age: int | None
+    sex: Sex | None
 
 
 class Answer(_Lenient):
-    """One IMR determination letter (dates as YYYY-MM-DD)."""
+    """One IMR determination letter (dates as YYYY-MM-DD).
 
-    case_number: str | None = None
-    date_assigned: str | None = None
-    decision_date: str | None = None
-    ur_denial_date: str | None = None
-    date_of_injury: str | None = None
-    application_received: str | None = None
-    priority: Priority | None = None
-    reviewer: Reviewer = Field(default_factory=Reviewer)
-    patient: Patient = Field(default_factory=Patient)
-    diagnoses: list[str] = Field(default_factory=list)
-    items: list[AnswerItem] = Field(default_factory=list)
+    Every field is required (null allowed): grammar-constrained and strict decoders then
+    emit every key instead of stopping after the first few.
+    """
+
+    case_number: str | None
+    date_assigned: str | None
+    decision_date: str | None
+    ur_denial_date: str | None
+    date_of_injury: str | None
+    application_received: str | None
+    priority: Priority | None
+    reviewer: AnswerReviewer
+    patient: AnswerPatient
+    diagnoses: list[str]
+    items: list[AnswerItem]
 
     @model_validator(mode="after")
     def _agrees_with_letter(self, info: ValidationInfo) -> Answer:

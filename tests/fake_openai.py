@@ -191,3 +191,36 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
         self.connection.close()
+
+
+ANSWER_LETTER_FIELDS = (
+    "case_number",
+    "date_assigned",
+    "decision_date",
+    "ur_denial_date",
+    "date_of_injury",
+    "application_received",
+    "priority",
+)
+ANSWER_ITEM_FIELDS = (
+    "treatment",
+    "generic_name",
+    "category",
+    "subcategory",
+    "strength",
+    "quantity",
+    "summary",
+)
+
+
+def full_answer(items: list[dict[str, Any]], **letter: Any) -> dict[str, Any]:
+    """A complete Answer body (every required key present) from the parts a test cares about."""
+    body: dict[str, Any] = dict.fromkeys(ANSWER_LETTER_FIELDS)
+    body |= {
+        "reviewer": {"licensure_states": [], "specialties": []},
+        "patient": {"age": None, "sex": None},
+        "diagnoses": [],
+    }
+    body |= letter
+    body["items"] = [{**dict.fromkeys(ANSWER_ITEM_FIELDS), "reasons": [], **item} for item in items]
+    return body

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, Reply, chat_completion
+from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
 from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
 
@@ -111,8 +111,8 @@ def test_console_script_reads_stdin() -> None:
 def test_extract_against_an_endpoint_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    answer = {
-        "items": [
+    answer = full_answer(
+        [
             {
                 "request": "MRI of the right shoulder without contrast",
                 "decision": "upheld",
@@ -124,7 +124,7 @@ def test_extract_against_an_endpoint_from_the_environment(
                 "treatment": "MRI cervical spine",
             },
         ]
-    }
+    )
     with FakeOpenAI([Reply(body=chat_completion(tool_args=answer))]) as fake:
         monkeypatch.setenv("IMR_LLM_BASE_URL", fake.base_url)
         monkeypatch.setenv("IMR_LLM_MODEL", "fake-model")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import corpus_letter
-from fake_openai import FakeOpenAI, Reply, chat_completion
+from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
 from imr_llm.cache import Cache
 from imr_llm.extract import aextract, extract
@@ -32,12 +32,8 @@ def _answer(items: list[dict[str, Any]] | None = None, **letter: Any) -> dict[st
         {**item, "treatment": item["request"].split()[0], "category": "Pharmaceuticals"}
         for item in (TRUE_ITEMS if items is None else items)
     ]
-    return {
-        "patient": {"age": 43, "sex": "male"},
-        "diagnoses": ["lumbar strain"],
-        **letter,
-        "items": rows,
-    }
+    letter = {"patient": {"age": 43, "sex": "male"}, "diagnoses": ["lumbar strain"], **letter}
+    return full_answer(rows, **letter)
 
 
 def _reply(answer: dict[str, Any], tokens: int = 50) -> Reply:
@@ -184,7 +180,7 @@ def test_extra_invented_item_is_dropped_and_flagged() -> None:
 def test_raw_control_characters_in_strings_are_accepted() -> None:
     items = [{**i, "summary": "line one\nline two"} for i in TRUE_ITEMS]
     # json.dumps escapes the newline; undo that so the answer carries a raw control char.
-    raw = json.dumps({"items": items}).replace("\\n", "\n")
+    raw = json.dumps(full_answer(items)).replace("\\n", "\n")
     assert "\n" in raw
     with FakeOpenAI([Reply(body=chat_completion(tool_args=raw))]) as fake:
         row = extract(LETTER, client=_client(fake), cache=None)
