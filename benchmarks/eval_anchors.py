@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from imr_llm.labels import compare, read_labels
+from imr_llm.labels import TREATMENT_ITEM_FIELDS, compare, read_labels
 from imr_llm.load import load_path
 from imr_llm.record import anchors_extraction
 
@@ -26,19 +26,7 @@ def _letters(corpus: Path) -> list[tuple[Path, dict[str, object]]]:
     return pairs
 
 
-def main(corpus: Path) -> int:
-    right: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    misses: list[str] = []
-    for path, label in _letters(corpus):
-        row = anchors_extraction(load_path(str(path)).text, path=str(path))
-        assert row.record is not None, path
-        for field, want, got in compare(row.record, label):
-            key = re.sub(r"\[\d+\]", "[]", field)
-            total[key] += 1
-            right[key] += want == got
-            if want != got:
-                misses.append(f"{path.name} {field}: label={want!r} anchors={got!r}")
+def _table(right: Counter[str], total: Counter[str]) -> None:
     print(f"{'field':40} {'right':>6} {'total':>6} {'accuracy':>9}")
     for key in total:
         print(f"{key:40} {right[key]:6d} {total[key]:6d} {right[key] / total[key]:9.1%}")
@@ -46,8 +34,48 @@ def main(corpus: Path) -> int:
         f"{'ALL':40} {sum(right.values()):6d} {sum(total.values()):6d} "
         f"{sum(right.values()) / sum(total.values()):9.1%}"
     )
+
+
+def _tally(
+    rows: list[tuple[str, object, object]], name: str, right: Counter[str], total: Counter[str]
+) -> list[str]:
+    misses = []
+    for field, want, got in rows:
+        key = re.sub(r"\[\d+\]", "[]", field)
+        total[key] += 1
+        right[key] += want == got
+        if want != got:
+            misses.append(f"{name} {field}: label={want!r} anchors={got!r}")
+    return misses
+
+
+def main(corpus: Path) -> int:
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    t_right: Counter[str] = Counter()
+    t_total: Counter[str] = Counter()
+    misses: list[str] = []
+    t_misses: list[str] = []
+    resolved = items = 0
+    for path, label in _letters(corpus):
+        row = anchors_extraction(load_path(str(path)).text, path=str(path))
+        assert row.record is not None, path
+        misses += _tally(list(compare(row.record, label)), path.name, right, total)
+        treatment = compare(row.record, label, TREATMENT_ITEM_FIELDS)
+        item_rows = [r for r in treatment if r[0].startswith("items[")]
+        t_misses += _tally(item_rows, path.name, t_right, t_total)
+        items += len(row.record.items)
+        resolved += sum(i.category is not None for i in row.record.items)
+    _table(right, total)
     for miss in misses:
         print("MISS", miss)
+    print(
+        f"\ntreatment anchors (reported, not enforced); coverage {resolved}/{items} "
+        f"= {resolved / items:.1%} of items resolved"
+    )
+    _table(t_right, t_total)
+    for miss in t_misses:
+        print("TREATMENT MISS", miss)
     return 0 if not misses else 1
 
 

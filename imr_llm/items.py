@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .guidelines import parse_guideline
 from .quantity import parse_quantity, parse_strength
 from .spans import Found
+from .treatment import resolve_treatment
 
 SECTION = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES", re.I)
 _MARKER = re.compile(r":\s*(?P<d>Upheld|Overturned)[ \t]*(?=\n|$)")
@@ -121,7 +122,21 @@ def _request_fields(text: str, head: Heading, prefix: str) -> list[Found]:
         if (parsed := parse(request)) is not None:
             span = (head.start + parsed.start, head.start + parsed.end)
             found.append(Found(f"{prefix}.{name}", parsed.value, *span))
-    return found
+    return found + _treatment_fields(request, head.start, prefix)
+
+
+def _treatment_fields(request: str, start: int, prefix: str) -> list[Found]:
+    if (res := resolve_treatment(request)) is None:
+        return []
+    values = {
+        "treatment": res.treatment,
+        "generic_name": res.generic_name,
+        "category": res.category,
+        "subcategory": res.subcategory,
+    }
+    # An unknown generic name or subcategory is left to the LLM rather than anchored as null.
+    span = (start + res.start, start + res.end)
+    return [Found(f"{prefix}.{k}", v, *span) for k, v in values.items() if v is not None]
 
 
 def find_items(text: str) -> tuple[list[Found], list[str]]:

@@ -28,6 +28,8 @@ ANCHORED_ITEM_FIELDS = (
     "reviewer_guideline_pages",
 )
 
+TREATMENT_ITEM_FIELDS = ("treatment", "category", "subcategory")
+
 
 def read_labels(path: str | Path) -> dict[str, dict[str, Any]]:
     """Labels keyed by their ``id``."""

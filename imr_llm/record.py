@@ -68,6 +68,10 @@ def _item(item: dict[str, Any]) -> DisputedItem:
     return DisputedItem(
         request=item["request"],
         decision=item["decision"],
+        treatment=item.get("treatment"),
+        generic_name=item.get("generic_name"),
+        category=item.get("category"),
+        subcategory=item.get("subcategory"),
         strength=item.get("strength"),
         quantity=item.get("quantity"),
         claims_administrator_guideline=_guideline(item, _GUIDELINES[0]),
