@@ -29,7 +29,12 @@ TRUE_ITEMS = [
 
 def _answer(items: list[dict[str, Any]] | None = None, **letter: Any) -> dict[str, Any]:
     rows = [
-        {**item, "treatment": item["request"].split()[0], "category": "Pharmaceuticals"}
+        {
+            **item,
+            "treatment": item["request"].split()[0],
+            "category": "Pharmaceuticals",
+            "summary": f"{item['request'].split()[0]} was {item['decision']}.",
+        }
         for item in (TRUE_ITEMS if items is None else items)
     ]
     letter = {"patient": {"age": 43, "sex": "male"}, "diagnoses": ["lumbar strain"], **letter}
@@ -62,10 +67,13 @@ def test_agreeing_answer_is_ok_with_agreed_evidence() -> None:
     assert row.llm is not None and row.llm.attempts == 1 and not row.llm.cached
     assert row.llm.usage.prompt_tokens == 1000 and row.llm.usage.completion_tokens == 50
     assert row.record is not None
-    assert [i.treatment for i in row.record.items] == ["Norco", "Zoloft", "Baclofen"]
+    assert row.record.items[2].summary == "Baclofen was upheld."
+    # The drug lexicon anchors treatment and category; the LLM agreed on the category.
+    assert [i.treatment for i in row.record.items] == ["Norco", "Zoloft", "baclofen"]
     statuses = {e.field: e.status for e in row.evidence}
     assert statuses["items[1].decision"] == "agreed"
-    assert statuses["items[0].treatment"] == "llm_only"
+    assert statuses["items[0].category"] == "agreed"
+    assert statuses["items[0].summary"] == "llm_only"
     assert statuses["items[0].rationale"] == "anchor_only"
     assert row.discrepancies == []
 
@@ -94,7 +102,7 @@ def test_when_reasks_run_out_the_anchors_win() -> None:
     assert fixed["items[1].decision"].resolution == "anchor"
     assert fixed["items[1].decision"].llm == "overturned"
     assert {e.field: e.status for e in row.evidence}["items[1].decision"] == "corrected"
-    assert row.record.items[0].treatment == "Norco"  # LLM-only fields kept from the best try
+    assert row.record.items[0].summary == "Norco was overturned."  # LLM-only, best try
 
 
 def test_server_errors_are_retried_by_the_client_only() -> None:
@@ -203,7 +211,7 @@ def test_aextract_matches_extract() -> None:
     with FakeOpenAI([_reply(_answer())]) as fake:
         row = asyncio.run(aextract(LETTER, client=_client(fake), cache=None))
     assert row.status == "ok"
-    assert row.record is not None and row.record.items[2].treatment == "Baclofen"
+    assert row.record is not None and row.record.items[2].summary == "Baclofen was upheld."
 
 
 def test_letter_with_template_braces_reaches_the_model_verbatim() -> None:
