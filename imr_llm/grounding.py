@@ -15,13 +15,15 @@ from .reviewer import STATES
 _DATES = re.compile(DATE, re.I)
 _CASE = re.compile(r"CM\d{2}-\d{7}")
 _SEX_WORDS = {"male": r"\b(?:male|man|gentleman)\b", "female": r"\b(?:female|woman|lady)\b"}
-_DATE_FIELDS = {
-    "date_assigned",
-    "decision_date",
-    "ur_denial_date",
-    "date_of_injury",
-    "application_received",
+# A date grounds a field only near words naming that field: any date in the letter would not.
+_DATE_CONTEXT = {
+    "date_assigned": r"assigned",
+    "decision_date": r"decision",
+    "ur_denial_date": r"utilization\s+review|\bUR\b",
+    "date_of_injury": r"injur|claim",
+    "application_received": r"application|received",
 }
+_NEAR = 80
 
 
 def _find(text: str, pattern: str) -> tuple[int, int] | None:
@@ -29,26 +31,35 @@ def _find(text: str, pattern: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
-def _date_span(text: str, iso: str) -> tuple[int, int] | None:
+def _date_span(text: str, iso: str, context: str) -> tuple[int, int] | None:
     for m in _DATES.finditer(text):
-        if to_iso(m.group()) == iso:
+        if to_iso(m.group()) == iso and re.search(context, _sentence(text, m), re.I):
             return m.start(), m.end()
     return None
+
+
+def _sentence(text: str, m: re.Match[str]) -> str:
+    """The sentence around a match, at most ``_NEAR`` characters either side."""
+    start = max(text.rfind(". ", 0, m.start()) + 2, m.start() - _NEAR, 0)
+    stop = text.find(". ", m.end())
+    stop = min(stop if stop >= 0 else len(text), m.end() + _NEAR)
+    return text[start:stop]
 
 
 def _literal(text: str, value: str) -> tuple[int, int] | None:
     words = value.split()
     if not words:
         return None
-    return _find(text, r"\s+".join(re.escape(w) for w in words))
+    # Whole words only: "5mg" is not grounded by "10/325mg".
+    return _find(text, r"(?<![\w./%-])" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
 
 
 def ground(field: str, value: Any, text: str) -> tuple[int, int] | None:
     """The span of ``text`` that shows ``value`` for ``field``, or None."""
     if field == "case_number":
         return _literal(text, value) if _CASE.fullmatch(str(value)) else None
-    if field in _DATE_FIELDS:
-        return _date_span(text, str(value))
+    if field in _DATE_CONTEXT:
+        return _date_span(text, str(value), _DATE_CONTEXT[field])
     if field == "priority":
         return _find(text, rf"\bPriority:\s*{re.escape(str(value))}\b")
     if field == "patient.age":
