@@ -15,6 +15,7 @@ from .errors import UsageError
 from .load import DEFAULT_MAX_CHARS, iter_paths
 from .models import Extraction
 from .record import Analyse, row_for_input
+from .reports_cli import add_commands
 from .settings import MODE_NAMES
 
 EXIT_OK = 0
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_inputs(extract)
     _add_llm_options(extract)
     extract.set_defaults(run=_run_extract)
+    add_commands(commands)  # eval, review, report
     return parser
 
 

@@ -91,7 +91,8 @@ def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_every_command_has_help() -> None:
-    for argv in (["--help"], ["anchors", "--help"], ["extract", "--help"]):
+    commands = ("anchors", "extract", "eval", "review", "report")
+    for argv in (["--help"], *([command, "--help"] for command in commands)):
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 0
