@@ -73,7 +73,11 @@ def retry_policy(
 
 
 def _answer_text(completion: Any) -> str:
-    message = completion.choices[0].message
+    # Some servers answer 200 with no choices (a filtered or failed generation).
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        return ""
+    message = choices[0].message
     calls = getattr(message, "tool_calls", None) or []
     if calls:
         return str(calls[0].function.arguments)
@@ -104,10 +108,12 @@ class _Recorder:
         usage = getattr(response, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        # A 200 body that is not an object (e.g. a JSON list) arrives unparsed.
+        raw = response.model_dump_json() if hasattr(response, "model_dump_json") else repr(response)
         # Usage is copied now: instructor later overwrites it with a running total.
-        self.seen.append((response.model_dump_json(), prompt, completion, _answer_text(response)))
+        self.seen.append((raw, prompt, completion, _answer_text(response)))
         # llama.cpp reports "tool_calls" even when max_tokens cut the call short.
-        if completion >= self.max_tokens and response.choices:
+        if completion >= self.max_tokens and getattr(response, "choices", None):
             response.choices[0].finish_reason = "length"
 
     def attempts(self, anchors: Anchors) -> list[Attempt]:
