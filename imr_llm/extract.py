@@ -67,6 +67,10 @@ def build_row(
         completion_tokens=sum(a.completion_tokens for a in result.attempts),
     )
     error = result.error if answer is None else None
+    notes = [*warnings, *anchors.problems]
+    if answer is not None and result.error is not None:
+        # A cut-off answer that still parses, or a re-ask that failed, is used but never silently.
+        notes.append(f"{result.error.kind}: {result.error}; the best attempt was used")
     return Extraction(
         source=source_info(text, path),
         status="failed" if error else merged.status,
@@ -81,7 +85,7 @@ def build_row(
             usage=usage,
         ),
         error=ErrorInfo(type=error.kind, message=str(error)) if error else None,
-        warnings=[*warnings, *anchors.problems],
+        warnings=notes,
     )
 
 
