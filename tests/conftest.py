@@ -47,13 +47,18 @@ def vcr_config() -> dict[str, Any]:
 
 @pytest.fixture
 def cassette_client() -> LlmClient:
-    """A client for replayed traffic: no transport retries, so a cassette miss fails at once."""
+    """A client for replayed traffic: no transport retries, so a cassette miss fails at once.
+
+    max_tokens is lower than the library default: under a grammar the tiny model often runs
+    to the cap, and 600 keeps a full re-recording within minutes on 2 cores.
+    """
     return make_client(
         model=CASSETTE_MODEL,
         base_url=CASSETTE_BASE_URL,
         api_key=FAKE_KEY,
         transport_retries=0,
         timeout=900,
+        max_tokens=600,
     )
 
 

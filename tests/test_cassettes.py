@@ -73,6 +73,7 @@ def _client(max_reasks: int) -> LlmClient:
         api_key=FAKE_KEY,
         transport_retries=0,
         timeout=900,
+        max_tokens=600,
         max_reasks=max_reasks,
     )
 
