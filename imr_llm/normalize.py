@@ -50,7 +50,9 @@ class Normalized:
 def _double_spaced(gaps: list[int]) -> bool:
     """True when the extractor put a blank line after every line (the seeds' layout)."""
     breaks = [n for n in gaps if n > 0]
-    if len(breaks) < 4:
+    # Without a wider gap to mark paragraphs, blank lines are paragraph breaks. This also
+    # keeps normalize idempotent: its own output has no gap wider than one blank line.
+    if len(breaks) < 4 or max(breaks) < 3:
         return False
     # Double spacing leaves no plain single line break anywhere.
     return sum(1 for n in breaks if n == 1) <= 0.02 * len(breaks)
