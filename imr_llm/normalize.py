@@ -30,7 +30,9 @@ class Normalized:
         if end <= start:
             pos = self._point(start, at_end=False)
             return pos, pos
-        return self._point(start, at_end=False), self._point(end, at_end=True)
+        a, b = self._point(start, at_end=False), self._point(end, at_end=True)
+        # A span that covers only a synthetic separator is the point between two tokens.
+        return (a, b) if a <= b else (b, b)
 
     def _point(self, pos: int, *, at_end: bool) -> int:
         if not self.starts:
