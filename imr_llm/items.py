@@ -52,6 +52,9 @@ def find_headings(text: str, lo: int, hi: int) -> list[Heading]:
     for m in _MARKER.finditer(text, lo, hi):
         start = _heading_start(text, heads[-1].decision_end if heads else lo, m.start())
         end = m.start()
+        # A heading on the line right after the previous decision starts after its newline.
+        while start < end and text[start].isspace():
+            start += 1
         tail = re.search(r"\s+is$", text[start:end])
         end = start + tail.start() if tail else end
         if end > start:
