@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
@@ -119,7 +120,9 @@ def _emit(args: argparse.Namespace, rows: Iterator[Extraction]) -> int:
     if args.max_chars < 1:
         raise UsageError("--max-chars must be a positive number")
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
+        # Rows quote medical records: a new output file is readable by its owner only.
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
             return _write(rows, out, pretty=args.pretty)
     return _write(rows, sys.stdout, pretty=args.pretty)
 
