@@ -159,6 +159,7 @@ class LlmClient:
             raise UsageError("LlmClient needs an openai.OpenAI or openai.AsyncOpenAI client")
         self.settings = settings or LlmSettings()
         self._base_url = str((openai_client or async_client).base_url)  # type: ignore[union-attr]
+        self._key = str((openai_client or async_client).api_key)  # type: ignore[union-attr]
         mode = MODES[self.settings.mode]
         self._sync = instructor.from_openai(openai_client, mode=mode) if openai_client else None
         self._async = instructor.from_openai(async_client, mode=mode) if async_client else None
@@ -220,12 +221,15 @@ class LlmClient:
             return self._failed(exc, recorder, anchors)
         return CallResult(answer, recorder.attempts(anchors))
 
-    @staticmethod
-    def _failed(exc: Exception, recorder: _Recorder, anchors: Anchors) -> CallResult:
+    def _failed(self, exc: Exception, recorder: _Recorder, anchors: Anchors) -> CallResult:
         attempts = recorder.attempts(anchors)
         error = _error_for(exc, len(attempts))
         if error is None and not any(a.answer for a in attempts):
             error = LlmOutputError("no answer could be parsed", attempts=len(attempts))
+        if error is not None and len(self._key) > 8 and self._key in str(error):
+            # Some proxies echo the Authorization header in their error bodies.
+            message = str(error).replace(self._key, "<api key>")
+            error = type(error)(message, attempts=error.attempts)
         return CallResult(None, attempts, error)
 
 
