@@ -88,6 +88,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # each chat request's headers, in order
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -99,10 +100,11 @@ class FakeOpenAI:
         with self._lock:
             return len(self.requests)
 
-    def record(self, body: dict[str, Any]) -> Reply:
-        """Store one request body and pick the reply for it."""
+    def record(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
+        """Store one request (body and headers) and pick the reply for it."""
         with self._lock:
             self.requests.append(body)
+            self.headers.append(headers or {})
             index = len(self.requests) - 1
         if callable(self._replies):
             return self._replies(body)
@@ -167,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except json.JSONDecodeError:
             body = {"_unparsed": raw.decode(errors="replace")}
-        reply = self.server.fake.record(body)
+        reply = self.server.fake.record(body, dict(self.headers.items()))
         if reply.delay:
             self.server.fake.pause(reply.delay)
         if reply.drop:
