@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .batch_cli import add_command as add_batch_command
 from .cache import Cache, NullCache, ResponseCache
 from .errors import UsageError
 from .load import DEFAULT_MAX_CHARS, iter_paths
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_llm_options(extract)
     extract.set_defaults(run=_run_extract)
     add_commands(commands)  # eval, review, report
+    add_batch_command(commands)  # batch prepare, submit, status, collect
     return parser
 
 

@@ -96,6 +96,11 @@ def test_every_command_has_help() -> None:
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 0
+    batch_steps = ("prepare", "submit", "status", "collect")
+    for argv in (["batch", "--help"], *(["batch", step, "--help"] for step in batch_steps)):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 0
 
 
 def test_console_script_reads_stdin() -> None:
