@@ -24,6 +24,10 @@ _DATE_CONTEXT = {
     "application_received": r"application|received",
 }
 _NEAR = 80
+# Written only in the header block: a "Case Number:" line further down is someone's text
+# (a quoted record, an injected fake header), never the letter's own.
+_HEADER_ONLY = {"case_number", "date_assigned", "decision_date", "application_received", "priority"}
+_FIRST_SECTION = re.compile(r"HOW\s+THE\s+IMR")
 
 
 def _find(text: str, pattern: str) -> tuple[int, int] | None:
@@ -54,8 +58,16 @@ def _literal(text: str, value: str) -> tuple[int, int] | None:
     return _find(text, r"(?<![\w./%-])" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
 
 
+def _header_block(text: str) -> str:
+    """The text above the first section (as the header anchors read it)."""
+    m = _FIRST_SECTION.search(text)
+    return text[: m.start() if m else 2000]
+
+
 def ground(field: str, value: Any, text: str) -> tuple[int, int] | None:
     """The span of ``text`` that shows ``value`` for ``field``, or None."""
+    if field in _HEADER_ONLY:
+        text = _header_block(text)
     if field == "case_number":
         return _literal(text, value) if _CASE.fullmatch(str(value)) else None
     if field in _DATE_CONTEXT:
