@@ -27,6 +27,7 @@ _LAZY = {
     "aextract": "extract",
     "client_from_env": "llm",
     "extract": "extract",
+    "extract_many": "bulk",
     "make_client": "llm",
 }
 
@@ -68,6 +69,7 @@ __all__ = [
     "anchors_extraction",
     "client_from_env",
     "extract",
+    "extract_many",
     "find_anchors",
     "load_bytes",
     "load_path",

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
+from . import __version__, bulk_cli, export, summary
 from .batch_cli import add_command as add_batch_command
 from .cache import Cache, NullCache, ResponseCache
 from .errors import UsageError
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_inputs(extract)
     _add_llm_options(extract)
     extract.set_defaults(run=_run_extract)
+    bulk_cli.add_command(commands)
+    summary.add_command(commands)
+    export.add_command(commands)
     add_commands(commands)  # eval, review, report
     add_batch_command(commands)  # batch prepare, submit, status, collect
     return parser

@@ -92,6 +92,7 @@ def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 def test_every_command_has_help() -> None:
     commands = ("anchors", "extract", "eval", "review", "report")
+    commands += ("bulk", "summary", "export")
     for argv in (["--help"], *([command, "--help"] for command in commands)):
         with pytest.raises(SystemExit) as stop:
             main(argv)

@@ -1,0 +1,263 @@
+"""Many letters at once: a bounded pool of async workers over ``aextract``, one row per input.
+
+The workers run on one long-lived event loop in a background thread, shared by every run in
+the process: the openai client's connection pool belongs to the loop that opened it, so a
+client used by two runs on two loops would find its kept-alive connections dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+from .anchors import Anchors
+from .answer import Answer
+from .cache import Cache, NullCache, ResponseCache
+from .errors import InputError, LlmUnavailableError, UsageError
+from .extract import CacheArg, aextract
+from .llm import CallResult, LlmClient, client_from_env
+from .load import DEFAULT_MAX_CHARS, Letter, load_path
+from .models import ErrorInfo, Extraction
+from .ratelimit import RateLimiter, estimate_tokens
+from .record import error_extraction, source_info
+
+Input = str | os.PathLike[str] | tuple[str | None, str]
+Claim = Callable[[str | None, str], bool]
+
+# Answer tokens assumed before a call; the real count replaces it when the call returns.
+COMPLETION_GUESS = 400
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An input whose row the output file already holds."""
+
+    path: str | None
+    sha256: str
+
+
+Outcome = Extraction | Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to run: the client, cache and limits, and which letters still need a row."""
+
+    client: LlmClient
+    cache: ResponseCache
+    concurrency: int = 8
+    limiter: RateLimiter | None = None
+    ordered: bool = True
+    max_chars: int = DEFAULT_MAX_CHARS
+    # Called once per readable letter; False means "already done, skip it".
+    claim: Claim | None = None
+
+
+@functools.cache
+def _schema_chars() -> int:
+    return len(json.dumps(Answer.model_json_schema()))
+
+
+def rate_limited(result: CallResult) -> bool:
+    """True when the call failed on a 429 that outlived the client's own retries."""
+    message = str(result.error or "")
+    return isinstance(result.error, LlmUnavailableError) and (
+        message.startswith("RateLimitError") or " 429" in message
+    )
+
+
+class _Throttled(LlmClient):
+    """The caller's client, with every request booked with the rate limiter first."""
+
+    def __init__(self, inner: LlmClient, limiter: RateLimiter) -> None:
+        # Share the caller's instructor clients and settings rather than build new ones.
+        vars(self).update(vars(inner))
+        self.limiter = limiter
+
+    async def aask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:
+        """Wait for the limiter, ask, then correct its books with the real usage."""
+        estimate = estimate_tokens(system, user, letter, completion=COMPLETION_GUESS)
+        estimate += _schema_chars() // 4
+        await self.limiter.acquire(estimate)
+        result = await super().aask(system, user, letter, anchors)
+        used = sum(a.prompt_tokens + a.completion_tokens for a in result.attempts)
+        self.limiter.settle(estimate, used, requests=max(1, len(result.attempts)))
+        if rate_limited(result):
+            self.limiter.penalize()
+        return result
+
+
+def _name(item: Input) -> str | None:
+    return item[0] if isinstance(item, tuple) else os.fspath(item)
+
+
+def _crashed(item: Input, exc: Exception) -> Extraction:
+    """A failed row for an unexpected error, so that one bad letter never stops a run."""
+    text = item[1] if isinstance(item, tuple) else ""
+    return Extraction(
+        source=source_info(text, _name(item)),
+        status="failed",
+        record=None,
+        error=ErrorInfo(type=type(exc).__name__, message=str(exc)),
+    )
+
+
+class _Engine:
+    """One run on the background loop: a feeder, N workers, and rows handed to a queue."""
+
+    def __init__(self, plan: Plan, inputs: Iterable[Input], out: queue.SimpleQueue[object]):
+        self.plan = plan
+        self.client = _Throttled(plan.client, plan.limiter or RateLimiter())
+        self.inputs = inputs
+        self.out = out
+        # Inputs fed but not yet taken by the consumer: bounds memory whatever the order.
+        self.window = asyncio.Semaphore(plan.concurrency * (16 if plan.ordered else 2))
+        self.pending: dict[int, Outcome] = {}
+        self.next = 0
+        self.finished = threading.Event()
+
+    async def main(self) -> None:
+        try:
+            await self._feed()
+        except BaseException as exc:
+            self.out.put(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.out.put(_END)
+            self.finished.set()
+
+    async def _feed(self) -> None:
+        jobs: asyncio.Queue[tuple[int, Input] | None] = asyncio.Queue()
+        workers = [asyncio.create_task(self._work(jobs)) for _ in range(self.plan.concurrency)]
+        try:
+            for job in enumerate(self.inputs):
+                await self.window.acquire()
+                jobs.put_nowait(job)
+            for _ in workers:
+                jobs.put_nowait(None)
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, jobs: asyncio.Queue[tuple[int, Input] | None]) -> None:
+        while (job := await jobs.get()) is not None:
+            index, item = job
+            try:
+                outcome = await self._one(item)
+            except UsageError as exc:
+                self.out.put(exc)  # the run is misconfigured: stop it, not the letter
+                raise
+            except Exception as exc:
+                outcome = _crashed(item, exc)
+            self._emit(index, outcome)
+
+    async def _load(self, item: Input) -> Letter:
+        if isinstance(item, tuple):
+            return Letter(text=item[1], path=item[0])
+        return await asyncio.to_thread(load_path, item, max_chars=self.plan.max_chars)
+
+    async def _one(self, item: Input) -> Outcome:
+        try:
+            letter = await self._load(item)
+        except InputError as exc:
+            source = source_info("", _name(item))
+            if self.plan.claim and not self.plan.claim(source.path, source.sha256):
+                return Skipped(source.path, source.sha256)
+            return error_extraction(exc, source=source)
+        if self.plan.claim:
+            sha = source_info(letter.text, letter.path).sha256
+            if not self.plan.claim(letter.path, sha):
+                return Skipped(letter.path, sha)
+        return await aextract(
+            letter.text,
+            client=self.client,
+            cache=self.plan.cache,
+            path=letter.path,
+            warnings=letter.warnings,
+        )
+
+    def _emit(self, index: int, outcome: Outcome) -> None:
+        if not self.plan.ordered:
+            self.out.put(outcome)
+            return
+        self.pending[index] = outcome
+        while self.next in self.pending:
+            self.out.put(self.pending.pop(self.next))
+            self.next += 1
+
+
+@functools.cache
+def _loop_for(pid: int) -> asyncio.AbstractEventLoop:
+    # Keyed by process id: a forked child has the loop object but not its thread.
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="imr-llm-bulk", daemon=True).start()
+    return loop
+
+
+def run(inputs: Iterable[Input], plan: Plan) -> Iterator[Outcome]:
+    """One outcome per input (a row, or Skipped when ``plan.claim`` says it is done)."""
+    loop = _loop_for(os.getpid())
+    out: queue.SimpleQueue[object] = queue.SimpleQueue()
+    engine = _Engine(plan, inputs, out)
+    future = asyncio.run_coroutine_threadsafe(engine.main(), loop)
+    try:
+        while (item := out.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            loop.call_soon_threadsafe(engine.window.release)
+            yield cast(Outcome, item)
+    finally:
+        # Stopping early (a break, Ctrl-C, an error) cancels the letters still in flight.
+        future.cancel()
+        engine.finished.wait(30)
+
+
+def extract_many(
+    inputs: Iterable[Input],
+    *,
+    client: LlmClient | None = None,
+    cache: CacheArg = "default",
+    concurrency: int = 8,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    ordered: bool = True,
+) -> Iterator[Extraction]:
+    """Extract letters (paths, or ``(name, text)`` pairs) concurrently: one row per input."""
+    if concurrency < 1:
+        raise UsageError("concurrency must be at least 1")
+    for name, limit in (("rpm", rpm), ("tpm", tpm)):
+        if limit is not None and limit <= 0:
+            raise UsageError(f"{name} must be positive")
+    store = Cache() if cache == "default" else cache or NullCache()
+    plan = Plan(
+        client=client or client_from_env(),
+        cache=store,
+        concurrency=concurrency,
+        limiter=RateLimiter(rpm=rpm, tpm=tpm),
+        ordered=ordered,
+    )
+    return _rows(inputs, plan, close=cache == "default")
+
+
+def _rows(inputs: Iterable[Input], plan: Plan, *, close: bool) -> Iterator[Extraction]:
+    try:
+        for outcome in run(inputs, plan):
+            if isinstance(outcome, Extraction):
+                yield outcome
+    finally:
+        if close:
+            plan.cache.close()
+
+
+__all__ = ["Input", "Plan", "Skipped", "extract_many", "run"]
