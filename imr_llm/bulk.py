@@ -8,12 +8,13 @@ client used by two runs on two loops would find its kept-alive connections dead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -205,7 +206,7 @@ def _loop_for(pid: int) -> asyncio.AbstractEventLoop:
     return loop
 
 
-def run(inputs: Iterable[Input], plan: Plan) -> Iterator[Outcome]:
+def run(inputs: Iterable[Input], plan: Plan) -> Generator[Outcome, None, None]:
     """One outcome per input (a row, or Skipped when ``plan.claim`` says it is done)."""
     loop = _loop_for(os.getpid())
     out: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -252,9 +253,8 @@ def extract_many(
 
 def _rows(inputs: Iterable[Input], plan: Plan, *, close: bool) -> Iterator[Extraction]:
     try:
-        for outcome in run(inputs, plan):
-            if isinstance(outcome, Extraction):
-                yield outcome
+        with contextlib.closing(run(inputs, plan)) as outcomes:
+            yield from (o for o in outcomes if isinstance(o, Extraction))
     finally:
         if close:
             plan.cache.close()

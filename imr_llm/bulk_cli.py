@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import itertools
 import os
@@ -195,11 +196,13 @@ def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str]) -> bool:
             claim=state.journal.claim,
         )
         try:
-            for outcome in run(names, plan):
-                if isinstance(outcome, Skipped):
-                    state.skipped(outcome.path, outcome.sha256)
-                else:
-                    state.row(outcome)
+            # closing(): stop the engine at once if writing a row fails or Ctrl-C comes.
+            with contextlib.closing(run(names, plan)) as outcomes:
+                for outcome in outcomes:
+                    if isinstance(outcome, Skipped):
+                        state.skipped(outcome.path, outcome.sha256)
+                    else:
+                        state.row(outcome)
         except KeyboardInterrupt:
             return False
     return True
