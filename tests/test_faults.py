@@ -96,11 +96,12 @@ FAULTS = [
     Fault("401 is not retried", [Reply(401)], 1, "failed", "LlmUnavailableError", 0,
           message="AuthenticationError"),
     Fault("hang past the timeout", [Reply(delay=30)], 2, "failed", "LlmUnavailableError", 0,
-          retries=1, timeout=0.5, max_seconds=4, message="APITimeoutError"),
+          retries=1, timeout=0.3, max_seconds=4, message="APITimeoutError"),
     Fault("slow but in time", [Reply(body=_ok().body, delay=0.3)], 1, "ok", attempts=1,
           timeout=3),
-    Fault("reset connection", [Reply(drop=True)], 3, "failed", "LlmUnavailableError", 0,
-          message="APIConnectionError"),
+    # No response, so no Retry-After: the client's own back-off (~0.5 s) runs once.
+    Fault("reset connection", [Reply(drop=True)], 2, "failed", "LlmUnavailableError", 0,
+          retries=1, message="APIConnectionError"),
     Fault("reset then ok", [Reply(drop=True), _ok()], 2, "ok", attempts=1),
     # --- a 200 whose body is not a usable completion: not retried, not re-asked ---
     Fault("malformed JSON body", [Reply(body="{not json")], 1, "failed", "LlmOutputError", 0),
