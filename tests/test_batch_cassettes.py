@@ -8,23 +8,24 @@ writes must equal the rows ``extract`` makes from the same completions.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import CASSETTE_MODEL, CORPUS, ROOT
+from conftest import CORPUS, ROOT
 from fake_openai import FakeOpenAI, Reply
 
 from imr_llm.batch import prepare
 from imr_llm.batch_collect import collect
 from imr_llm.batch_files import BatchDir, read_jsonl
 from imr_llm.extract import extract
-from imr_llm.llm import make_client
+from imr_llm.llm import LlmClient, make_client
 from imr_llm.settings import LlmSettings
 
 CASSETTES = ROOT / "cassettes" / "test_cassettes"
-# Cassette -> (letter, max_reasks of the client that recorded it).
+# Cassettes recorded with another max_reasks than the cassette_client fixture's.
 REASKS = {"test_conflict_triggers_a_reask": 1}
 LETTER_OF = {
     "test_conflict_triggers_a_reask": "001_e6b0d48aa7f5108d",
@@ -60,16 +61,25 @@ def _path(letter_id: str) -> Path:
     return next(CORPUS.glob(f"*/{letter_id}.txt"))
 
 
-def _online(path: Path, exchanges: list[Exchange], reasks: int) -> tuple[dict[str, Any], list[Any]]:
+def _settings(cassette_client: LlmClient, cassette: str) -> LlmSettings:
+    """The settings the cassette was recorded with."""
+    settings = cassette_client.settings
+    return replace(settings, max_reasks=REASKS.get(cassette, settings.max_reasks))
+
+
+def _online(
+    path: Path, exchanges: list[Exchange], settings: LlmSettings
+) -> tuple[dict[str, Any], list[Any]]:
     """The row extract makes from the recorded completions, and the requests it sends."""
     replies = [Reply(status=status, body=body) for _, status, body in exchanges]
     with FakeOpenAI(replies) as fake:
         client = make_client(
-            model=CASSETTE_MODEL,
+            model=settings.model,
             base_url=fake.base_url,
             api_key="sk-test",
             transport_retries=0,
-            max_reasks=reasks,
+            max_tokens=settings.max_tokens,
+            max_reasks=settings.max_reasks,
         )
         row = extract(path.read_text(encoding="utf-8"), client=client, cache=None, path=str(path))
     return row.model_dump(mode="json"), fake.requests
@@ -98,28 +108,30 @@ def _run_rounds(run: Path, recorded: dict[str, list[Exchange]]) -> list[dict[str
 @pytest.mark.skipif(not RECORDED, reason="no recorded cassettes")
 @pytest.mark.parametrize("cassette", RECORDED)
 def test_batch_sends_the_recorded_requests_and_makes_the_online_rows(
-    cassette: str, tmp_path: Path
+    cassette: str, cassette_client: LlmClient, tmp_path: Path
 ) -> None:
-    letter_id, reasks = str(_letter(cassette)), REASKS.get(cassette, 2)
+    letter_id, settings = str(_letter(cassette)), _settings(cassette_client, cassette)
     exchanges = _exchanges(cassette)
     path = _path(letter_id)
-    online_row, online_requests = _online(path, exchanges, reasks)
+    online_row, online_requests = _online(path, exchanges, settings)
     assert online_requests == [sent for sent, _, _ in exchanges]
-    settings = LlmSettings(model=CASSETTE_MODEL, max_reasks=reasks)
     prepare([str(path)], tmp_path / "run", settings=settings)
     rows = _run_rounds(tmp_path / "run", {letter_id: exchanges})
     assert rows == [online_row]
 
 
 @pytest.mark.skipif(not RECORDED, reason="no recorded cassettes")
-def test_one_batch_of_every_recorded_letter_gives_one_row_each(tmp_path: Path) -> None:
+def test_one_batch_of_every_recorded_letter_gives_one_row_each(
+    cassette_client: LlmClient, tmp_path: Path
+) -> None:
+    settings = cassette_client.settings
     cassettes = [c for c in RECORDED if c.startswith("test_extract_replays[")]
     recorded = {str(_letter(c)): _exchanges(c) for c in cassettes}
     paths = [_path(letter_id) for letter_id in recorded]
     (tmp_path / "note.txt").write_text("Patient seen today for knee pain.\n", encoding="utf-8")
     inputs = [str(p) for p in paths] + [str(tmp_path / "note.txt"), str(tmp_path / "gone.txt")]
-    prepare(inputs, tmp_path / "run", settings=LlmSettings(model=CASSETTE_MODEL))
+    prepare(inputs, tmp_path / "run", settings=settings)
     rows = _run_rounds(tmp_path / "run", recorded)
-    expected = [_online(p, recorded[p.stem], 2)[0] for p in paths]
+    expected = [_online(p, recorded[p.stem], settings)[0] for p in paths]
     assert rows[: len(paths)] == expected
     assert [r["status"] for r in rows[len(paths) :]] == ["not_imr", "failed"]
