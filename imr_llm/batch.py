@@ -72,7 +72,9 @@ def prepare(
     bdir = BatchDir(folder)
     if bdir.root.exists() and any(bdir.root.iterdir()):
         raise UsageError(f"{bdir.root} is not empty; prepare writes into a new folder")
+    # The folder will hold every letter's text and the model's answers: owner only.
     bdir.root.mkdir(parents=True, exist_ok=True)
+    bdir.root.chmod(0o700)
     batch = current_settings(settings or LlmSettings(), max_chars=max_chars)
     replayer = Replayer(batch.llm)
     done = Prepared()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -149,11 +150,15 @@ def _run_collect(args: argparse.Namespace) -> int:
 def _collect_to_file(args: argparse.Namespace, api: BatchApi) -> Collected:
     from .batch_collect import collect
 
-    # A collect called too early must not wipe the rows an earlier collect wrote.
+    # A collect called too early must not wipe the rows an earlier collect wrote; rows
+    # quote medical records, so a new file is readable by its owner only.
     tmp = f"{args.output}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
             done = collect(args.folder, out, api=api, round_=args.round)
+        if os.path.exists(args.output):
+            shutil.copymode(args.output, tmp)
         os.replace(tmp, args.output)
     finally:
         if os.path.exists(tmp):

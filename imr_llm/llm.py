@@ -286,12 +286,12 @@ class BatchApi:
 
     def upload(self, path: Path) -> str:
         """Upload a request file with purpose "batch"; its file id."""
-        with _api_errors(), path.open("rb") as fh:
+        with self._errors(), path.open("rb") as fh:
             return self._client.files.create(file=fh, purpose="batch").id
 
     def create(self, file_id: str, *, metadata: dict[str, str]) -> dict[str, Any]:
         """Start a 24-hour chat-completions batch over an uploaded file."""
-        with _api_errors():
+        with self._errors():
             batch = self._client.batches.create(
                 input_file_id=file_id,
                 endpoint="/v1/chat/completions",
@@ -302,21 +302,22 @@ class BatchApi:
 
     def retrieve(self, batch_id: str) -> dict[str, Any]:
         """A batch's current state: status, request counts, output and error file ids."""
-        with _api_errors():
+        with self._errors():
             return self._client.batches.retrieve(batch_id).model_dump(mode="json")
 
     def download(self, file_id: str, path: Path) -> None:
         """Stream a file's content to ``path`` (output files can be hundreds of MB)."""
-        with _api_errors(), self._client.files.with_streaming_response.content(file_id) as body:
+        with self._errors(), self._client.files.with_streaming_response.content(file_id) as body:
             body.stream_to_file(path)
 
-
-@contextmanager
-def _api_errors() -> Iterator[None]:
-    try:
-        yield
-    except openai.APIError as exc:
-        raise LlmUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except openai.APIError as exc:
+            # Some proxies echo the Authorization header in their error bodies.
+            message = f"{type(exc).__name__}: {exc}".replace(self._client.api_key, "<api key>")
+            raise LlmUnavailableError(message) from exc
 
 
 def batch_api(

@@ -168,7 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.log.append(f"GET {self.path}")
         if m := re.fullmatch(r"/v1/batches/([\w-]+)", self.path):
             batch = self.fake.retrieve(m[1])
-            self._send(200 if batch else 404, batch or {"error": {"message": "no such batch"}})
+            # Like some proxies, the error echoes the request's Authorization header.
+            missing = {"error": {"message": f"no such batch ({self.headers['Authorization']})"}}
+            self._send(200 if batch else 404, batch or missing)
         elif (m := re.fullmatch(r"/v1/files/([\w-]+)/content", self.path)) and m[
             1
         ] in self.fake.files:

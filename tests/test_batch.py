@@ -223,6 +223,22 @@ def test_submit_status_collect_against_the_batches_double(
     assert rows[1].llm is not None and rows[1].llm.usage.prompt_tokens == 2000
     assert "GET /v1/files/file-2/content" in fake.log
     assert (tmp_path / "run/round-1/output-0001.jsonl").exists()
+    assert Path(out).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o700
+
+
+def test_an_api_error_is_one_line_without_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "sk-test-sentinel-5f1d2c"
+    prepare([str(LETTER)], tmp_path / "run")
+    BatchDir(tmp_path / "run").add_submitted(1, {"file": "requests-0001.jsonl", "batch_id": "gone"})
+    with FakeBatches(_double) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        code, out, err = _cli(capsys, "status", str(tmp_path / "run"), "--base-url", fake.base_url)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "NotFoundError" in err and "<api key>" in err
+    assert key not in err
 
 
 def test_requests_a_batch_never_answered_become_failed_rows(tmp_path: Path) -> None:
