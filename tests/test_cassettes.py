@@ -58,8 +58,13 @@ def _spans_inside(row: Extraction, text: str) -> None:
 def test_extract_replays(letter_id: str, cassette_client: LlmClient) -> None:
     text = corpus_letter(letter_id)
     row = extract(text, client=cassette_client, cache=None, path=letter_id)
-    assert row.status in ("ok", "needs_review")
     assert row.llm is not None and 1 <= row.llm.attempts <= 3
+    if row.status == "failed":
+        # The tiny model sometimes loops under the grammar until max_tokens: that is
+        # reported, not re-asked, and the anchors' record survives.
+        assert row.error is not None and row.error.type == "LlmOutputError"
+    else:
+        assert row.status in ("ok", "needs_review")
     assert row.llm.usage.prompt_tokens > 0 and row.llm.usage.completion_tokens > 0
     _anchored_fields_match_labels(row, letter_id)
     _spans_inside(row, text)
