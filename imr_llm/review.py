@@ -177,7 +177,7 @@ def _meta(row: Extraction) -> str:
         usage = row.llm.usage
         bits += [
             f"model {esc(row.llm.model)}",
-            f"{row.llm.attempts} attempt(s)",
+            counted(row.llm.attempts, "attempt"),
             f"{usage.prompt_tokens:,} + {usage.completion_tokens:,} tokens",
         ]
         bits += ["cached"] if row.llm.cached else []
