@@ -156,7 +156,7 @@ class Journal:
     def __init__(self, path: str, *, retry_failed: bool = False) -> None:
         self.path = path
         self.retry_failed = retry_failed
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
