@@ -198,6 +198,30 @@ def test_cli_anchors_output_is_private(tmp_path: Path) -> None:
     assert _mode(out) == 0o600
 
 
+def test_bulk_keeps_the_key_out_and_its_output_private(
+    tmp_path: Path, all_logs: _Everything, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    letters = tmp_path / "in"
+    letters.mkdir()
+    (letters / "a.txt").write_text(LETTER, encoding="utf-8")
+    out, cache_dir = tmp_path / "bulk.jsonl", tmp_path / "cache"
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
+    monkeypatch.setenv("IMR_LLM_MODEL", "fake")
+    old_umask = os.umask(0o022)
+    try:
+        with FakeOpenAI([ANSWER]) as fake:
+            monkeypatch.setenv("IMR_LLM_BASE_URL", fake.base_url)
+            argv = ["bulk", str(letters), "-o", str(out), "--cache-dir", str(cache_dir)]
+            assert main(argv) == 0
+    finally:
+        os.umask(old_umask)
+    assert _authorization(fake) == [f"Bearer {SENTINEL}"]
+    assert not [line for line in all_logs.lines if SENTINEL in line]
+    assert not _files_holding(tmp_path, SENTINEL)
+    assert _mode(out) == 0o600
+    assert {_mode(p) for p in cache_dir.iterdir()} == {0o600}
+
+
 def test_recorded_cassettes_hold_no_key(tmp_path: Path, vcr_config: dict[str, Any]) -> None:
     """Record through the suite's own vcr settings: the Authorization header is scrubbed."""
     recorder = vcr.VCR(**vcr_config, record_mode="all")
