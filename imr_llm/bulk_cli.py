@@ -119,10 +119,11 @@ def _sources(args: argparse.Namespace) -> Callable[[], Iterator[str]]:
 class _Run:
     """The state of one bulk command: output file, counts, progress."""
 
-    def __init__(self, journal: Journal, summary: Summary, progress: Progress) -> None:
+    progress: Progress  # set once the endpoint is up, so a bad endpoint leaves no bar behind
+
+    def __init__(self, journal: Journal, summary: Summary) -> None:
         self.journal = journal
         self.summary = summary
-        self.progress = progress
         self.bad = False
         self.notes = 0
 
@@ -177,14 +178,16 @@ def _options(args: argparse.Namespace) -> EndpointOptions:
     )
 
 
-def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str]) -> bool:
+def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str], total: int) -> bool:
     """Run every input through the engine; False when interrupted."""
     # The LLM stack takes most of a second to import: only the commands that call it pay.
     from .bulk import Plan, Skipped, run
     from .cli import _cache_for
     from .endpoint import open_client
+    from .progress import Progress
     from .ratelimit import RateLimiter
 
+    enabled = sys.stderr.isatty() if args.progress is None else args.progress
     with _cache_for(args) as cache, open_client(_options(args)) as client:
         plan = Plan(
             client=client,
@@ -195,33 +198,31 @@ def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str]) -> bool:
             max_chars=args.max_chars,
             claim=state.journal.claim,
         )
-        try:
-            # closing(): stop the engine at once if writing a row fails or Ctrl-C comes.
-            with contextlib.closing(run(names, plan)) as outcomes:
-                for outcome in outcomes:
-                    if isinstance(outcome, Skipped):
-                        state.skipped(outcome.path, outcome.sha256)
-                    else:
-                        state.row(outcome)
-        except KeyboardInterrupt:
-            return False
+        state.progress = Progress(total, enabled=enabled)
+        with state.progress:
+            try:
+                # closing(): stop the engine at once if writing a row fails or Ctrl-C comes.
+                with contextlib.closing(run(names, plan)) as outcomes:
+                    for outcome in outcomes:
+                        if isinstance(outcome, Skipped):
+                            state.skipped(outcome.path, outcome.sha256)
+                        else:
+                            state.row(outcome)
+            except KeyboardInterrupt:
+                return False
     return True
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .progress import Progress
-
     _check(args)
     names = _sources(args)
     total = sum(1 for _ in names())
     summary = Summary(prices=price_table(args.price))
     started = time.monotonic()
-    enabled = sys.stderr.isatty() if args.progress is None else args.progress
     with Journal(args.output, retry_failed=args.retry_failed) as journal:
         _announce(journal)
-        with Progress(total, enabled=enabled) as progress:
-            state = _Run(journal, summary, progress)
-            finished = _drive(args, state, names())
+        state = _Run(journal, summary)
+        finished = _drive(args, state, names(), total)
         dropped = journal.compact() if finished and journal.replaced else 0
     _report(args, summary, time.monotonic() - started, finished, dropped)
     if not finished:
