@@ -165,8 +165,8 @@ def report(
     print(f"elapsed: {elapsed:.1f} s")
     print(f"throughput: {rate:.1f} letters/s; ideal C/L = {ideal:.1f}; {rate / ideal:.1%} of ideal")
     print(f"overhead per letter (wall, C*t/N - L): {(c * elapsed / n - latency) * 1000:.2f} ms")
-    print(f"client CPU per letter: {cpu / n * 1000:.2f} ms (one event loop: the ceiling is ")
-    print(f"  {n / cpu:.0f} letters/s whatever the concurrency)")
+    print(f"client CPU per letter: {cpu / n * 1000:.2f} ms", end=" ")
+    print(f"(one event loop: at most {n / cpu:.0f} letters/s at any concurrency)")
     print(f"peak RSS: {rss_mb()[1]:.1f} MB")
 
 
