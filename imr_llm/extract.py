@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from .anchors import Anchors, find_anchors
@@ -27,6 +28,11 @@ def _cache(cache: CacheArg) -> ResponseCache:
     return cache if cache is not None else NullCache()
 
 
+@lru_cache(maxsize=1)
+def _answer_schema_hash() -> str:
+    return schema_hash(Answer)
+
+
 def _key(text: str, client: LlmClient) -> str:
     s = client.settings
     mode = f"{s.mode}+schema" if s.json_object_schema else s.mode
@@ -35,7 +41,7 @@ def _key(text: str, client: LlmClient) -> str:
         model=s.model,
         mode=mode,
         prompt_version=load_prompts().version,
-        schema_hash=schema_hash(Answer),
+        schema_hash=_answer_schema_hash(),
     )
 
 

@@ -23,6 +23,11 @@ from imr_llm.verify import blocking, compare
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 logging.getLogger("instructor").propagate = False
 
+# Wrapped once: instructor otherwise builds a new wrapper class (and its JSON schema) for
+# every request, which costs more CPU than the rest of a letter's processing.
+_RESPONSE_MODEL = instructor.response_schema(Answer)
+_ANSWER_SCHEMA = Answer.model_json_schema()
+
 MODES = {
     "tools": instructor.Mode.TOOLS,
     "json": instructor.Mode.JSON,
@@ -173,7 +178,7 @@ class LlmClient:
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.settings.model,
-            "response_model": Answer,
+            "response_model": _RESPONSE_MODEL,
             "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": user},
@@ -185,7 +190,7 @@ class LlmClient:
             "temperature": 0,
         }
         if self.settings.json_object_schema:
-            schema = Answer.model_json_schema()
+            schema = _ANSWER_SCHEMA
             kwargs["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
         return kwargs
 
