@@ -17,10 +17,10 @@ from .errors import UsageError
 from .journal import Journal
 from .load import DEFAULT_MAX_CHARS, iter_paths
 from .models import Extraction
+from .options import add_llm_options, cache_for, endpoint_options
 from .summary import Summary, price_table, render
 
 if TYPE_CHECKING:
-    from .endpoint import EndpointOptions
     from .progress import Progress
 
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -46,7 +46,6 @@ exit status:
 
 def add_command(commands: Commands) -> None:
     """Register ``imr-llm bulk``."""
-    from .cli import _add_llm_options  # cli imports this module: import its helpers late
 
     parser = commands.add_parser(
         "bulk",
@@ -72,7 +71,7 @@ def add_command(commands: Commands) -> None:
     parser.add_argument(
         "--price", action="append", default=[], metavar="MODEL=IN,OUT", help="$ per 1M tokens"
     )
-    _add_llm_options(parser)
+    add_llm_options(parser)
     parser.set_defaults(run=_run)
 
 
@@ -164,31 +163,16 @@ def _announce(journal: Journal) -> None:
         )
 
 
-def _options(args: argparse.Namespace) -> EndpointOptions:
-    from .endpoint import EndpointOptions
-
-    return EndpointOptions(
-        model=args.model,
-        base_url=args.base_url,
-        mode=args.mode,
-        json_object_schema=args.json_object_schema,
-        local=args.local,
-        max_reasks=args.max_reasks,
-        max_tokens=args.max_tokens,
-    )
-
-
 def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str], total: int) -> bool:
     """Run every input through the engine; False when interrupted."""
     # The LLM stack takes most of a second to import: only the commands that call it pay.
     from .bulk import Plan, Skipped, run
-    from .cli import _cache_for
     from .endpoint import open_client
     from .progress import Progress
     from .ratelimit import RateLimiter
 
     enabled = sys.stderr.isatty() if args.progress is None else args.progress
-    with _cache_for(args) as cache, open_client(_options(args)) as client:
+    with cache_for(args) as cache, open_client(endpoint_options(args)) as client:
         plan = Plan(
             client=client,
             cache=cache,

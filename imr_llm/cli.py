@@ -7,18 +7,16 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
-from pathlib import Path
 from typing import TextIO
 
 from . import __version__, bulk_cli, export, summary
 from .batch_cli import add_command as add_batch_command
-from .cache import Cache, NullCache, ResponseCache
 from .errors import UsageError
 from .load import DEFAULT_MAX_CHARS, iter_paths
 from .models import Extraction
+from .options import add_llm_options, cache_for, endpoint_options
 from .record import Analyse, row_for_input
 from .reports_cli import add_commands
-from .settings import MODE_NAMES
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -57,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_inputs(extract)
-    _add_llm_options(extract)
+    add_llm_options(extract)
     extract.set_defaults(run=_run_extract)
     bulk_cli.add_command(commands)
     summary.add_command(commands)
@@ -65,24 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     add_commands(commands)  # eval, review, report
     add_batch_command(commands)  # batch prepare, submit, status, collect
     return parser
-
-
-def _add_llm_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="model name (default: IMR_LLM_MODEL or gpt-4o-mini)")
-    parser.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://host:8000/v1")
-    parser.add_argument(
-        "--mode", choices=MODE_NAMES, help="instructor mode (default: IMR_LLM_MODE or tools)"
-    )
-    parser.add_argument(
-        "--json-object-schema",
-        action="store_true",
-        help="with --mode json: send response_format json_object with the schema (llama.cpp)",
-    )
-    parser.add_argument("--local", action="store_true", help="run the bundled SmolLM2 model")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    parser.add_argument("--cache-dir", help="cache folder (default: IMR_LLM_CACHE_DIR or ~/.cache)")
-    parser.add_argument("--max-reasks", type=int, default=2, help="re-asks on conflict (default 2)")
-    parser.add_argument("--max-tokens", type=int, default=1500, help="answer budget (default 1500)")
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
@@ -136,27 +116,12 @@ def _run_anchors(args: argparse.Namespace) -> int:
     return _emit(args, _rows(args))
 
 
-def _cache_for(args: argparse.Namespace) -> ResponseCache:
-    if args.no_cache:
-        return NullCache()
-    return Cache(Path(args.cache_dir) / "cache.sqlite" if args.cache_dir else None)
-
-
 def _run_extract(args: argparse.Namespace) -> int:
     # The LLM stack takes most of a second to import: only this command pays for it.
-    from .endpoint import EndpointOptions, open_client
+    from .endpoint import open_client
     from .extract import extract
 
-    options = EndpointOptions(
-        model=args.model,
-        base_url=args.base_url,
-        mode=args.mode,
-        json_object_schema=args.json_object_schema,
-        local=args.local,
-        max_reasks=args.max_reasks,
-        max_tokens=args.max_tokens,
-    )
-    with _cache_for(args) as cache, open_client(options) as client:
+    with cache_for(args) as cache, open_client(endpoint_options(args)) as client:
         analyse = partial(extract, client=client, cache=cache)
         return _emit(args, _rows(args, analyse))
 

@@ -6,27 +6,16 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from .errors import UsageError
 from .llm import LlmClient, client_from_env, make_client
 from .local import LocalServer, local_available
+from .settings import EndpointOptions
 
 LOCAL_NOTICE = (
     "imr-llm: no LLM endpoint configured (OPENAI_API_KEY / IMR_LLM_BASE_URL); using the bundled "
     "local model SmolLM2-135M: tiny and often wrong, so trust the anchored fields, not the rest"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointOptions:
-    model: str | None = None
-    base_url: str | None = None
-    mode: str | None = None
-    json_object_schema: bool = False
-    local: bool = False
-    max_reasks: int = 2
-    max_tokens: int = 1500
 
 
 def _configured(options: EndpointOptions) -> bool:

@@ -7,17 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .models import Determination, DisputedItem
+from .models import HEADER_FIELDS, Determination, DisputedItem
 
-LETTER_FIELDS = (
-    "case_number",
-    "date_assigned",
-    "decision_date",
-    "ur_denial_date",
-    "date_of_injury",
-    "application_received",
-    "priority",
-)
+LETTER_FIELDS = HEADER_FIELDS
 ANCHORED_ITEM_FIELDS = (
     "request",
     "decision",

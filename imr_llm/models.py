@@ -71,6 +71,17 @@ class Reason(StrEnum):
     OTHER = "other"
 
 
+# The header block's fields, in the order the letters print them.
+HEADER_FIELDS = (
+    "case_number",
+    "date_assigned",
+    "decision_date",
+    "ur_denial_date",
+    "date_of_injury",
+    "application_received",
+    "priority",
+)
+
 Status = Literal["ok", "needs_review", "failed", "not_imr"]
 EvidenceStatus = Literal["agreed", "anchor_only", "llm_only", "corrected", "conflict"]
 

@@ -11,6 +11,7 @@ from .anchors import Anchors, find_anchors
 from .errors import ImrLlmError, InputError, UnsupportedFormatError
 from .load import DEFAULT_MAX_CHARS, load_path, load_stdin
 from .models import (
+    HEADER_FIELDS,
     Determination,
     DisputedItem,
     ErrorInfo,
@@ -32,15 +33,6 @@ class Analyse(Protocol):
 
 
 _ITEM = re.compile(r"items\[(\d+)\]\.(.+)")
-_LETTER_FIELDS = (
-    "case_number",
-    "date_assigned",
-    "decision_date",
-    "ur_denial_date",
-    "date_of_injury",
-    "application_received",
-    "priority",
-)
 _GUIDELINES = ("claims_administrator_guideline", "reviewer_guideline")
 
 
@@ -83,7 +75,7 @@ def _item(item: dict[str, Any]) -> DisputedItem:
 def record_from_anchors(anchors: Anchors) -> Determination:
     """The record every anchored field supports; LLM-only fields stay empty."""
     values = anchors.values()
-    letter = {k: values[k] for k in _LETTER_FIELDS if k in values}
+    letter = {k: values[k] for k in HEADER_FIELDS if k in values}
     return Determination(
         **letter,
         reviewer={

@@ -26,3 +26,14 @@ class LlmSettings:
             raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODE_NAMES)}")
         if self.max_tokens < 1 or self.max_reasks < 0:
             raise UsageError("max_tokens must be positive and max_reasks not negative")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointOptions:
+    model: str | None = None
+    base_url: str | None = None
+    mode: str | None = None
+    json_object_schema: bool = False
+    local: bool = False
+    max_reasks: int = 2
+    max_tokens: int = 1500

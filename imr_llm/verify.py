@@ -8,18 +8,13 @@ from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
 from .anchors import Anchors
+from .models import HEADER_FIELDS
 
 if TYPE_CHECKING:
     from .answer import Answer, AnswerItem
 
 LETTER_FIELDS = (
-    "case_number",
-    "date_assigned",
-    "decision_date",
-    "ur_denial_date",
-    "date_of_injury",
-    "application_received",
-    "priority",
+    *HEADER_FIELDS,
     "patient.age",
     "patient.sex",
     "reviewer.licensure_states",
