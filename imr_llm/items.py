@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .formats import find_section
 from .guidelines import parse_guideline
 from .quantity import parse_quantity, parse_strength
 from .spans import Found
 from .treatment import resolve_treatment
 
-SECTION = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES", re.I)
 _MARKER = re.compile(r":\s*(?P<d>Upheld|Overturned)[ \t]*(?=\n|$)")
 _INTRO = re.compile(r"set\s+forth\s+below:\s*", re.I)
 _LABELS = {
@@ -144,7 +144,7 @@ def _treatment_fields(request: str, start: int, prefix: str) -> list[Found]:
 
 def find_items(text: str) -> tuple[list[Found], list[str]]:
     """Every disputed item's anchors, plus problems that make the item list doubtful."""
-    section = SECTION.search(text)
+    section = find_section(text)
     lo = section.end() if section else 0
     heads = find_headings(text, lo, len(text))
     found: list[Found] = []

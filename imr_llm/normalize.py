@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 # Words joined by single plain spaces: copied verbatim, so offsets map one to one.
 _RUN = re.compile(r"\S+(?: \S+)*")
-_HYPHEN_END = re.compile(r"[A-Za-z]-$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +108,6 @@ def _separator(newlines: int, paragraph_at: int, prev: str, nxt: str) -> str:
     if newlines >= paragraph_at:
         return "\n\n"
     # "on-\ngoing": a word hyphenated at a line break is one word.
-    if _HYPHEN_END.search(prev) and nxt[:1].islower():
+    if prev[-1:] == "-" and prev[-2:-1].isalpha() and nxt[:1].islower():
         return ""
     return "\n"

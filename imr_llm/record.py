@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter
+
 from .anchors import Anchors, find_anchors
 from .errors import ImrLlmError, InputError, UnsupportedFormatError
 from .load import DEFAULT_MAX_CHARS, load_path, load_stdin
@@ -32,6 +34,7 @@ class Analyse(Protocol):
     ) -> Extraction: ...
 
 
+_EVIDENCE_LIST = TypeAdapter(list[Evidence])
 _ITEM = re.compile(r"items\[(\d+)\]\.(.+)")
 _GUIDELINES = ("claims_administrator_guideline", "reviewer_guideline")
 
@@ -90,11 +93,10 @@ def record_from_anchors(anchors: Anchors) -> Determination:
 def anchor_evidence(anchors: Anchors, status: EvidenceStatus = "anchor_only") -> list[Evidence]:
     """One evidence entry per anchor, in text order."""
     ordered = sorted(anchors.anchors, key=lambda a: (a.start, a.field))
-    # Trusted values from our own anchors: skip re-validating thousands of small objects.
-    return [
-        Evidence.model_construct(field=a.field, start=a.start, end=a.end, status=status)
-        for a in ordered
-    ]
+    # Validating the whole list at once is several times faster than one object at a time.
+    return _EVIDENCE_LIST.validate_python(
+        [{"field": a.field, "start": a.start, "end": a.end, "status": status} for a in ordered]
+    )
 
 
 def source_info(text: str, path: str | None) -> SourceInfo:
