@@ -16,6 +16,7 @@ import pytest
 import yaml
 from conftest import CORPUS, ROOT
 from fake_openai import FakeOpenAI, Reply
+from test_cassettes import EXHAUSTED_LETTER, REASK_LETTER
 
 from imr_llm.batch import prepare
 from imr_llm.batch_collect import collect
@@ -28,8 +29,8 @@ CASSETTES = ROOT / "cassettes" / "test_cassettes"
 # Cassettes recorded with another max_reasks than the cassette_client fixture's.
 REASKS = {"test_conflict_triggers_a_reask": 1}
 LETTER_OF = {
-    "test_conflict_triggers_a_reask": "001_e6b0d48aa7f5108d",
-    "test_when_reasks_run_out_the_anchors_win": "CM16-0247802",
+    "test_conflict_triggers_a_reask": REASK_LETTER,
+    "test_when_reasks_run_out_the_anchors_win": EXHAUSTED_LETTER,
 }
 
 Exchange = tuple[dict[str, Any], int, dict[str, Any]]
