@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -15,6 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from .anchors import Anchors
 from .models import Category, Decision, Priority, Reason, Sex
 from .verify import blocking, compare
+
+# The anchors the validator checks against during one extraction. A context variable (one
+# value per thread and per asyncio task) rather than instructor's ``context=``, which would
+# also switch on Jinja rendering of every message on every attempt.
+_CHECKING: ContextVar[Anchors | None] = ContextVar("imr_llm_checking", default=None)
+
+
+@contextmanager
+def checking_against(anchors: Anchors) -> Iterator[None]:
+    """Validate answers built inside this block against ``anchors``."""
+    token = _CHECKING.set(anchors)
+    try:
+        yield
+    finally:
+        _CHECKING.reset(token)
+
 
 # How many conflicts one re-ask message quotes; more only repeats the point.
 _MAX_QUOTED = 6
@@ -82,7 +101,7 @@ class Answer(_Lenient):
 
     @model_validator(mode="after")
     def _agrees_with_letter(self, info: ValidationInfo) -> Answer:
-        anchors = (info.context or {}).get("anchors")
+        anchors = (info.context or {}).get("anchors") or _CHECKING.get()
         if isinstance(anchors, Anchors):
             problems = [c.message for c in compare(self, anchors) if blocking(c)]
             if problems:

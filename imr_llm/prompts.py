@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
-from jinja2 import meta
+from jinja2 import Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import UsageError
@@ -45,12 +46,21 @@ def load_prompts() -> Prompts:
     return prompts
 
 
+@lru_cache(maxsize=16)
+def _compiled(template: str) -> tuple[Template, frozenset[str]]:
+    env = SandboxedEnvironment()
+    return env.from_string(template), frozenset(meta.find_undeclared_variables(env.parse(template)))
+
+
 def render(template: str, **variables: str) -> str:
-    """Render a template exactly as instructor will, naming any missing variable."""
-    used = meta.find_undeclared_variables(SandboxedEnvironment().parse(template))
+    """Render a template as instructor's templating does (Jinja, then dedent).
+
+    Variables are inserted as text, never parsed, so braces inside a letter stay as they are.
+    """
+    compiled, used = _compiled(template)
     if missing := used - set(variables):
         raise UsageError(f"missing prompt variable(s): {', '.join(sorted(missing))}")
-    return SandboxedEnvironment().from_string(template).render(**variables)
+    return textwrap.dedent(compiled.render(**variables))
 
 
 # Sentences every current-format letter carries word for word: they hold no field, so the
@@ -77,7 +87,6 @@ _BOILERPLATE = re.compile(
         + r"(?:[ \n](?!\n))?"
         for sentence in _BOILERPLATE_SENTENCES
     ),
-    re.I,
 )
 
 

@@ -15,8 +15,9 @@ from instructor.core import IncompleteOutputException, InstructorRetryException
 from instructor.core.hooks import Hooks
 
 from imr_llm.anchors import Anchors
-from imr_llm.answer import Answer
+from imr_llm.answer import Answer, checking_against
 from imr_llm.errors import LlmError, LlmOutputError, LlmUnavailableError, UsageError
+from imr_llm.prompts import render
 from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, LlmSettings
 from imr_llm.verify import blocking, compare
 
@@ -179,12 +180,11 @@ class LlmClient:
         kwargs: dict[str, Any] = {
             "model": self.settings.model,
             "response_model": _RESPONSE_MODEL,
+            # The letter reaches the prompt only as a template variable: braces stay text.
             "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
+                {"role": "system", "content": render(system)},
+                {"role": "user", "content": render(user, letter=letter)},
             ],
-            # The letter reaches the prompt only as a Jinja variable: braces inside it stay text.
-            "context": {"letter": letter, "anchors": anchors},
             "max_retries": retry_policy(self.settings.max_reasks, asynchronous=asynchronous),
             "max_tokens": self.settings.max_tokens,
             "temperature": 0,
@@ -200,9 +200,10 @@ class LlmClient:
             raise UsageError("this LlmClient was built with an async client only; use aask()")
         recorder = _Recorder(self.settings.max_tokens)
         try:
-            answer = self._sync.chat.completions.create(
-                **self._kwargs(system, user, letter, anchors), hooks=recorder.hooks
-            )
+            with checking_against(anchors):
+                answer = self._sync.chat.completions.create(
+                    **self._kwargs(system, user, letter, anchors), hooks=recorder.hooks
+                )
         except Exception as exc:  # instructor wraps everything; sorted out below
             return self._failed(exc, recorder, anchors)
         return CallResult(answer, recorder.attempts(anchors))
@@ -213,10 +214,11 @@ class LlmClient:
             raise UsageError("this LlmClient was built without an async client; use ask()")
         recorder = _Recorder(self.settings.max_tokens)
         try:
-            answer = await self._async.chat.completions.create(
-                **self._kwargs(system, user, letter, anchors, asynchronous=True),
-                hooks=recorder.hooks,
-            )
+            with checking_against(anchors):
+                answer = await self._async.chat.completions.create(
+                    **self._kwargs(system, user, letter, anchors, asynchronous=True),
+                    hooks=recorder.hooks,
+                )
         except Exception as exc:  # instructor wraps everything; sorted out below
             return self._failed(exc, recorder, anchors)
         return CallResult(answer, recorder.attempts(anchors))
