@@ -60,6 +60,8 @@ class Plan:
     max_chars: int = DEFAULT_MAX_CHARS
     # Called once per readable letter; False means "already done, skip it".
     claim: Claim | None = None
+    # Worker processes (imr_llm.workers); 1 runs every letter on this process's event loop.
+    workers: int = 1
 
 
 @functools.cache
@@ -208,6 +210,14 @@ def _loop_for(pid: int) -> asyncio.AbstractEventLoop:
 
 def run(inputs: Iterable[Input], plan: Plan) -> Generator[Outcome, None, None]:
     """One outcome per input (a row, or Skipped when ``plan.claim`` says it is done)."""
+    if plan.workers > 1:
+        from .workers import run_pool
+
+        return run_pool(inputs, plan)
+    return _run_here(inputs, plan)
+
+
+def _run_here(inputs: Iterable[Input], plan: Plan) -> Generator[Outcome, None, None]:
     loop = _loop_for(os.getpid())
     out: queue.SimpleQueue[object] = queue.SimpleQueue()
     engine = _Engine(plan, inputs, out)
@@ -233,10 +243,15 @@ def extract_many(
     rpm: float | None = None,
     tpm: float | None = None,
     ordered: bool = True,
+    workers: int = 1,
 ) -> Iterator[Extraction]:
-    """Extract letters (paths, or ``(name, text)`` pairs) concurrently: one row per input."""
-    if concurrency < 1:
-        raise UsageError("concurrency must be at least 1")
+    """Extract letters (paths, or ``(name, text)`` pairs) concurrently: one row per input.
+
+    ``workers`` > 1 spreads the letters over that many processes (0: one per CPU), each with
+    ``ceil(concurrency / workers)`` requests at once and an even share of ``rpm`` and ``tpm``.
+    """
+    if concurrency < 1 or workers < 0:
+        raise UsageError("concurrency must be at least 1 and workers not negative")
     for name, limit in (("rpm", rpm), ("tpm", tpm)):
         if limit is not None and limit <= 0:
             raise UsageError(f"{name} must be positive")
@@ -247,6 +262,7 @@ def extract_many(
         concurrency=concurrency,
         limiter=RateLimiter(rpm=rpm, tpm=tpm),
         ordered=ordered,
+        workers=workers or os.cpu_count() or 1,
     )
     return _rows(inputs, plan, close=cache == "default")
 

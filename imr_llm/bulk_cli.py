@@ -61,6 +61,13 @@ def add_command(commands: Commands) -> None:
     parser.add_argument("-o", "--output", required=True, help="JSON Lines file (appended to)")
     parser.add_argument("--list", metavar="FILE", help="more input paths, one a line (- stdin)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests at once (8)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes (1; 0 = one per CPU); each gets 1/N of --concurrency, --rpm, --tpm",
+    )
     parser.add_argument("--rpm", type=float, help="at most this many requests a minute")
     parser.add_argument("--tpm", type=float, help="at most this many tokens a minute")
     parser.add_argument("--retry-failed", action="store_true", help="redo rows that failed")
@@ -82,6 +89,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("bulk reads files (it resumes by path); use imr-llm extract for stdin")
     if args.concurrency < 1 or args.max_chars < 1:
         raise UsageError("--concurrency and --max-chars must be positive")
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 (one per CPU) or more")
     if any(limit is not None and limit <= 0 for limit in (args.rpm, args.tpm)):
         raise UsageError("--rpm and --tpm must be positive")
 
@@ -181,6 +190,7 @@ def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str], total: i
             ordered=False,
             max_chars=args.max_chars,
             claim=state.journal.claim,
+            workers=args.workers or os.cpu_count() or 1,
         )
         state.progress = Progress(total, enabled=enabled)
         with state.progress:
