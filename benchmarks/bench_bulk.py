@@ -78,6 +78,7 @@ def variant(all_bases: list[Base], n: int) -> tuple[str, str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints do
+    disable_nagle_algorithm = True  # headers and body go out as two writes
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -157,7 +158,8 @@ def measure(url: str, args: argparse.Namespace, all_bases: list[Base]) -> None:
     elapsed, cpu = time.perf_counter() - wall, time.process_time() - cpu
     report(args, elapsed, cpu, statuses, reasks)
     steady = (args.letters - 1) / (elapsed - first)
-    print(f"first row after {first:.2f} s (worker start-up); after it: {steady:.1f} letters/s")
+    print(f"first row after {first:.2f} s; after it: {steady:.1f} letters/s", end="")
+    print(" (worker processes start cold: imports)" if args.workers > 1 else "")
 
 
 def report(

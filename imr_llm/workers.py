@@ -80,7 +80,7 @@ def recipe_for(plan: Plan, workers: int) -> Recipe:
     return Recipe(
         settings=plan.client.settings,
         base_url=plan.client.base_url,
-        api_key=str(getattr(plan.client, "_key", "")),
+        api_key=plan.client._key,  # a rename must fail loudly, not send no key
         timeout=float(getattr(openai_client, "timeout", 120.0)),
         transport_retries=int(getattr(openai_client, "max_retries", 2)),
         cache_path=cache_path,
