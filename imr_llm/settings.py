@@ -37,3 +37,13 @@ class EndpointOptions:
     local: bool = False
     max_reasks: int = 2
     max_tokens: int = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """An endpoint's address and transport policy, picklable for worker processes."""
+
+    base_url: str
+    api_key: str
+    timeout: float
+    transport_retries: int

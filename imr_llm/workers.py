@@ -75,14 +75,13 @@ def recipe_for(plan: Plan, workers: int) -> Recipe:
         cache_path = None
     else:
         raise UsageError("workers > 1 needs the default Cache, a Cache, or no cache")
-    inner: Any = getattr(plan.client, "_async", None)
-    openai_client: Any = getattr(inner, "client", None)
+    connection = plan.client.connection()
     return Recipe(
         settings=plan.client.settings,
-        base_url=plan.client.base_url,
-        api_key=plan.client._key,  # a rename must fail loudly, not send no key
-        timeout=float(getattr(openai_client, "timeout", 120.0)),
-        transport_retries=int(getattr(openai_client, "max_retries", 2)),
+        base_url=connection.base_url,
+        api_key=connection.api_key,
+        timeout=connection.timeout,
+        transport_retries=connection.transport_retries,
         cache_path=cache_path,
         concurrency=math.ceil(plan.concurrency / workers),
         rpm=_per_minute(plan.limiter, "requests", workers),

@@ -18,7 +18,7 @@ from imr_llm.anchors import Anchors
 from imr_llm.answer import Answer, checking_against
 from imr_llm.errors import LlmError, LlmOutputError, LlmUnavailableError, UsageError
 from imr_llm.prompts import render
-from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, LlmSettings
+from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
 from imr_llm.verify import blocking, compare
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
@@ -159,8 +159,10 @@ class LlmClient:
         if openai_client is None and async_client is None:
             raise UsageError("LlmClient needs an openai.OpenAI or openai.AsyncOpenAI client")
         self.settings = settings or LlmSettings()
-        self._base_url = str((openai_client or async_client).base_url)  # type: ignore[union-attr]
-        self._key = str((openai_client or async_client).api_key)  # type: ignore[union-attr]
+        raw: Any = openai_client or async_client
+        self._base_url, self._key = str(raw.base_url), str(raw.api_key)
+        timeout = raw.timeout if isinstance(raw.timeout, int | float) else 120.0
+        self._transport = (float(timeout), int(raw.max_retries))
         mode = MODES[self.settings.mode]
         self._sync = instructor.from_openai(openai_client, mode=mode) if openai_client else None
         self._async = instructor.from_openai(async_client, mode=mode) if async_client else None
@@ -168,6 +170,11 @@ class LlmClient:
     @property
     def model(self) -> str:
         return self.settings.model
+
+    def connection(self) -> Connection:
+        """How to reach the endpoint from another process (it holds the key: memory only)."""
+        timeout, retries = self._transport
+        return Connection(self._base_url, self._key, timeout, retries)
 
     @property
     def base_url(self) -> str:
