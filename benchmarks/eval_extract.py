@@ -14,7 +14,7 @@ import json
 import re
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +91,8 @@ def main() -> None:
     ]
     pairs = pairs[: args.limit] if args.limit else pairs
     options = EndpointOptions(model=args.model, base_url=args.base_url, local=args.local)
-    raw: dict[str, Counter[str]] = {}
-    final: dict[str, Counter[str]] = {}
+    raw: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    final: defaultdict[str, Counter[str]] = defaultdict(Counter)
     stats: Counter[str] = Counter()
     with open_client(options) as inner:
         client = Recording(inner)
