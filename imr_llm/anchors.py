@@ -5,6 +5,7 @@ This module and everything it imports stay free of the LLM stack.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from .items import find_items
 from .legacy import find_legacy_items
 from .normalize import normalize
 from .reviewer import find_reviewer
+
+_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(.+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,14 @@ class Anchors:
     def values(self) -> dict[str, Any]:
         """Field path to value, for every anchor."""
         return {a.field: a.value for a in self.anchors}
+
+    def items(self) -> list[dict[str, Any]]:
+        """Anchor values per disputed item, in letter order ({"decision": ..., ...})."""
+        items: dict[int, dict[str, Any]] = {}
+        for a in self.anchors:
+            if m := _ITEM_FIELD.fullmatch(a.field):
+                items.setdefault(int(m[1]), {})[m[2]] = a.value
+        return [items[i] for i in sorted(items)]
 
     @property
     def item_count(self) -> int:

@@ -10,7 +10,7 @@ from .answer import Answer, AnswerItem
 from .grounding import ground, ground_in_request
 from .models import Determination, Discrepancy, DisputedItem, Evidence, EvidenceStatus, Status
 from .record import record_from_anchors
-from .verify import LETTER_FIELDS, Conflict, align, checked_fields, compare, item_anchors
+from .verify import LETTER_FIELDS, Conflict, align, checked_fields, compare
 
 # Fields only the LLM can fill; where issue-7 anchors exist for some, anchors win.
 LLM_ITEM_FIELDS = ("treatment", "generic_name", "category", "subcategory", "reasons", "summary")
@@ -74,7 +74,7 @@ def _diagnoses(record: Determination, answer: Answer, text: str) -> list[Evidenc
 def _fill_items(
     record: Determination, answer: Answer, anchors: Anchors, text: str
 ) -> list[Evidence]:
-    anchor_items = item_anchors(anchors)
+    anchor_items = anchors.items()
     if not anchor_items:  # nothing anchored (an older layout): the LLM's items, flagged
         record.items = [_llm_only_item(item) for item in answer.items]
         return [
@@ -154,9 +154,10 @@ def merge(text: str, anchors: Anchors, answer: Answer | None, *, accepted: bool)
     evidence += letter_evidence
     evidence += _fill_items(record, answer, anchors, text)
     evidence += _diagnoses(record, answer, text)
-    matched = {j for _, j in align(answer.items, item_anchors(anchors))}
-    extra = [it for j, it in enumerate(answer.items) if j not in matched and item_anchors(anchors)]
+    anchor_items = anchors.items()
+    matched = {j for _, j in align(answer.items, anchor_items)}
+    extra = [it for j, it in enumerate(answer.items) if j not in matched and anchor_items]
     status: Status = "ok"
-    if not accepted or anchors.problems or extra or not item_anchors(anchors):
+    if not accepted or anchors.problems or extra or not anchor_items:
         status = "needs_review"
     return Merged(record, evidence, _discrepancies(conflicts, extra) + rejected, status)

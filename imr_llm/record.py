@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -35,16 +34,7 @@ class Analyse(Protocol):
 
 
 _EVIDENCE_LIST = TypeAdapter(list[Evidence])
-_ITEM = re.compile(r"items\[(\d+)\]\.(.+)")
 _GUIDELINES = ("claims_administrator_guideline", "reviewer_guideline")
-
-
-def _items(values: dict[str, Any]) -> list[dict[str, Any]]:
-    items: dict[int, dict[str, Any]] = {}
-    for field, value in values.items():
-        if m := _ITEM.fullmatch(field):
-            items.setdefault(int(m[1]), {})[m[2]] = value
-    return [items[i] for i in sorted(items)]
 
 
 def _guideline(item: dict[str, Any], name: str) -> Guideline | None:
@@ -86,7 +76,7 @@ def record_from_anchors(anchors: Anchors) -> Determination:
             "specialties": values.get("reviewer.specialties", []),
         },
         patient={"age": values.get("patient.age"), "sex": values.get("patient.sex")},
-        items=[_item(i) for i in _items(values)],
+        items=[_item(i) for i in anchors.items()],
     )
 
 

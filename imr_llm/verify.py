@@ -61,15 +61,6 @@ def _same(field: str, anchor: Any, llm: Any) -> bool:
     return bool(anchor == llm)
 
 
-def item_anchors(anchors: Anchors) -> list[dict[str, Any]]:
-    """Anchor values per item, in letter order."""
-    items: dict[int, dict[str, Any]] = {}
-    for a in anchors.anchors:
-        if m := _ITEM.match(a.field):
-            items.setdefault(int(m[1]), {})[m[2]] = a.value
-    return [items[i] for i in sorted(items)]
-
-
 def _llm_value(answer: Answer, field: str) -> Any:
     value: Any = answer
     for part in field.split("."):
@@ -128,7 +119,7 @@ def _item_conflicts(i: int, anchor: dict[str, Any], item: AnswerItem) -> list[Co
 def compare(answer: Answer, anchors: Anchors) -> list[Conflict]:
     """Every disagreement between ``answer`` and ``anchors``."""
     conflicts = _letter_conflicts(answer, anchors)
-    anchor_items = item_anchors(anchors)
+    anchor_items = anchors.items()
     if not anchor_items:
         return conflicts
     if len(answer.items) != len(anchor_items):
@@ -151,7 +142,7 @@ def checked_fields(answer: Answer, anchors: Anchors) -> set[str]:
     """Anchor field paths that :func:`compare` looked at for this answer."""
     values = anchors.values()
     fields = {f for f in LETTER_FIELDS if f in values}
-    anchor_items = item_anchors(anchors)
+    anchor_items = anchors.items()
     for i, _ in align(answer.items, anchor_items):
         fields |= {f"items[{i}].{name}" for name in _ITEM_CHECKS if name in anchor_items[i]}
     return fields

@@ -15,7 +15,6 @@ from fake_openai import Reply, chat_completion
 
 from imr_llm.anchors import find_anchors
 from imr_llm.answer import Answer, AnswerItem
-from imr_llm.verify import item_anchors
 
 CASE_NUMBER = re.compile(r"CM\d{2}-\d{7}")
 
@@ -33,7 +32,7 @@ def answer_for(text: str) -> dict[str, Any]:
     answer["patient"] = {"age": values.get("patient.age"), "sex": values.get("patient.sex")}
     answer["items"] = [
         {name: item.get(name, empty.get(name)) for name in AnswerItem.model_fields}
-        for item in item_anchors(anchors)
+        for item in anchors.items()
     ]
     return answer
 

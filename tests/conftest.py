@@ -62,6 +62,17 @@ def cassette_client() -> LlmClient:
     )
 
 
+def regression(case_id: str, *values: Any, reason: str) -> Any:
+    """A table row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
+    del reason
+    return pytest.param(*values, id=case_id)
+
+
+def cases(rows: list[Any]) -> list[Any]:
+    """Table rows written as ``(id, *values)`` (or made by ``regression``) as pytest params."""
+    return [r if hasattr(r, "marks") else pytest.param(*r[1:], id=r[0]) for r in rows]
+
+
 def corpus_letter(name: str) -> str:
     """The text of a bundled corpus letter by id (seed or dev)."""
     for sub in ("seeds", "dev"):

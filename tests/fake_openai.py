@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from imr_llm.models import HEADER_FIELDS
+
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 
@@ -195,15 +197,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-ANSWER_LETTER_FIELDS = (
-    "case_number",
-    "date_assigned",
-    "decision_date",
-    "ur_denial_date",
-    "date_of_injury",
-    "application_received",
-    "priority",
-)
 ANSWER_ITEM_FIELDS = (
     "treatment",
     "generic_name",
@@ -217,7 +210,7 @@ ANSWER_ITEM_FIELDS = (
 
 def full_answer(items: list[dict[str, Any]], **letter: Any) -> dict[str, Any]:
     """A complete Answer body (every required key present) from the parts a test cares about."""
-    body: dict[str, Any] = dict.fromkeys(ANSWER_LETTER_FIELDS)
+    body: dict[str, Any] = dict.fromkeys(HEADER_FIELDS)
     body |= {
         "reviewer": {"licensure_states": [], "specialties": []},
         "patient": {"age": None, "sex": None},

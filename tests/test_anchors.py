@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CORPUS, cases, regression
 
 from imr_llm.anchors import Anchors, find_anchors
 from imr_llm.dates import to_iso
@@ -13,20 +13,6 @@ from imr_llm.header import find_header, find_patient, find_summary_dates
 from imr_llm.normalize import normalize
 from imr_llm.reviewer import STATES, find_reviewer
 from imr_llm.spans import Found
-
-CORPUS = Path(__file__).parent / "data" / "corpus"
-
-
-def regression(case_id: str, *values: Any, reason: str) -> Any:
-    """A row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
-    del reason
-    return pytest.param(*values, id=case_id)
-
-
-def cases(rows: list[Any]) -> list[Any]:
-    """Rows written as ``(id, *values)`` (or made by ``bug``) as pytest params."""
-    return [r if hasattr(r, "marks") else pytest.param(*r[1:], id=r[0]) for r in rows]
-
 
 DATES = [
     ("dash-2digit", "10-13-16", "2016-10-13"),

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
+from conftest import CORPUS, cases, regression
 
 from imr_llm.anchors import find_anchors
 from imr_llm.formats import recognise
 from imr_llm.normalize import normalize
 from imr_llm.record import anchors_extraction
-
-CORPUS = Path(__file__).parent / "data" / "corpus"
-
-
-def regression(case_id: str, *values: Any, reason: str) -> Any:
-    """A row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
-    del reason
-    return pytest.param(*values, id=case_id)
-
-
-def cases(rows: list[Any]) -> list[Any]:
-    """Rows written as ``(id, *values)`` (or made by ``bug``) as pytest params."""
-    return [r if hasattr(r, "marks") else pytest.param(*r[1:], id=r[0]) for r in rows]
-
 
 LEGACY_DETERMINED = """\
 Independent Medical Review Final Determination Letter

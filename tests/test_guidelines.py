@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from conftest import cases, regression
 
 from imr_llm.guidelines import expand_pages, parse_guideline
-
-
-def regression(case_id: str, *values: Any, reason: str) -> Any:
-    """A row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
-    del reason
-    return pytest.param(*values, id=case_id)
-
-
-def cases(rows: list[Any]) -> list[Any]:
-    """Rows written as ``(id, *values)`` (or made by ``bug``) as pytest params."""
-    return [r if hasattr(r, "marks") else pytest.param(*r[1:], id=r[0]) for r in rows]
-
 
 OUTSIDE = (
     "The Expert Reviewer based their decision on recommendation(s) outside of the MTUS Guidelines. "

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import CORPUS, cases, regression
 
 from imr_llm.normalize import normalize
 
-CORPUS = Path(__file__).parent / "data" / "corpus"
 LETTERS = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.glob("*/*.txt"))
 DEV_LETTERS = [n for n in LETTERS if n.startswith("dev/")]
-
-
-def regression(case_id: str, *values: Any, reason: str) -> Any:
-    """A row the code once got wrong; ``reason`` says how, so the fix stays fixed."""
-    del reason
-    return pytest.param(*values, id=case_id)
-
-
-def cases(rows: list[Any]) -> list[Any]:
-    """Rows written as ``(id, *values)`` (or made by ``bug``) as pytest params."""
-    return [r if hasattr(r, "marks") else pytest.param(*r[1:], id=r[0]) for r in rows]
 
 
 # (id, original, normalized)
