@@ -6,14 +6,14 @@ This module and everything it imports stay free of the LLM stack.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .formats import recognise
 from .header import find_header, find_patient, find_summary_dates
 from .items import find_items
 from .legacy import find_legacy_items
-from .normalize import normalize
+from .normalize import Normalized, normalize
 from .reviewer import find_reviewer
 
 _ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(.+)")
@@ -36,31 +36,41 @@ class Anchors:
     format: str
     anchors: tuple[Anchor, ...]
     problems: tuple[str, ...]
+    # Grouped once: verification and merging read them several times per answer.
+    _values: dict[str, Any] = field(init=False, repr=False, compare=False)
+    _items: list[dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        items: dict[int, dict[str, Any]] = {}
+        for a in self.anchors:
+            if m := _ITEM_FIELD.fullmatch(a.field):
+                items.setdefault(int(m[1]), {})[m[2]] = a.value
+        object.__setattr__(self, "_values", {a.field: a.value for a in self.anchors})
+        object.__setattr__(self, "_items", [items[i] for i in sorted(items)])
 
     def get(self, field: str) -> Anchor | None:
         """The anchor for ``field`` (e.g. ``items[0].decision``), if found."""
         return next((a for a in self.anchors if a.field == field), None)
 
     def values(self) -> dict[str, Any]:
-        """Field path to value, for every anchor."""
-        return {a.field: a.value for a in self.anchors}
+        """Field path to value, for every anchor (shared: do not modify)."""
+        return self._values
 
     def items(self) -> list[dict[str, Any]]:
-        """Anchor values per disputed item, in letter order ({"decision": ..., ...})."""
-        items: dict[int, dict[str, Any]] = {}
-        for a in self.anchors:
-            if m := _ITEM_FIELD.fullmatch(a.field):
-                items.setdefault(int(m[1]), {})[m[2]] = a.value
-        return [items[i] for i in sorted(items)]
+        """Anchor values per disputed item, in letter order (shared: do not modify)."""
+        return self._items
 
     @property
     def item_count(self) -> int:
         return sum(1 for a in self.anchors if a.field.endswith(".decision"))
 
 
-def find_anchors(text: str) -> Anchors:
-    """Find every anchor in ``text``; spans refer to ``text`` itself."""
-    norm = normalize(text)
+def find_anchors(text: str, normalized: Normalized | None = None) -> Anchors:
+    """Find every anchor in ``text``; spans refer to ``text`` itself.
+
+    ``normalized`` is ``normalize(text)`` when the caller already has it.
+    """
+    norm = normalized or normalize(text)
     body = norm.text
     fmt = recognise(body)
     if fmt == "not_imr":

@@ -33,11 +33,11 @@ def _answer_schema_hash() -> str:
     return schema_hash(Answer)
 
 
-def _key(text: str, client: LlmClient) -> str:
+def _key(normalized: str, client: LlmClient) -> str:
     s = client.settings
     mode = f"{s.mode}+schema" if s.json_object_schema else s.mode
     return cache_key(
-        normalize(text).text,
+        normalized,
         model=s.model,
         mode=mode,
         prompt_version=load_prompts().version,
@@ -112,6 +112,7 @@ class _Job:
     key: str
     path: str | None
     warnings: Sequence[str]
+    letter: str  # as the prompt shows it
 
     def finish(self, result: CallResult, *, raise_on_error: bool) -> Extraction:
         row = build_row(
@@ -137,16 +138,18 @@ def _start(
     warnings: Sequence[str],
 ) -> Extraction | _Job:
     """The finished row when no call is needed (not a letter, cached), else the job."""
-    anchors = find_anchors(text)
+    normalized = normalize(text)
+    anchors = find_anchors(text, normalized)
     if anchors.format == "not_imr":
         return anchors_extraction(text, path=path, warnings=warnings)
     client = client or _default_client()
     store = _cache(cache)
-    key = _key(text, client)
+    key = _key(normalized.text, client)
     hit = store.get(key)
     if hit is not None:
         return hit.model_copy(update={"source": hit.source.model_copy(update={"path": path})})
-    return _Job(text, anchors, client, store, key, path, warnings)
+    letter = letter_for_prompt(normalized)
+    return _Job(text, anchors, client, store, key, path, warnings, letter)
 
 
 def extract(
@@ -163,7 +166,7 @@ def extract(
     if isinstance(job, Extraction):
         return job
     prompts = load_prompts()
-    result = job.client.ask(prompts.system, prompts.user, letter_for_prompt(text), job.anchors)
+    result = job.client.ask(prompts.system, prompts.user, job.letter, job.anchors)
     return job.finish(result, raise_on_error=raise_on_error)
 
 
@@ -181,8 +184,7 @@ async def aextract(
     if isinstance(job, Extraction):
         return job
     prompts = load_prompts()
-    letter = letter_for_prompt(text)
-    result = await job.client.aask(prompts.system, prompts.user, letter, job.anchors)
+    result = await job.client.aask(prompts.system, prompts.user, job.letter, job.anchors)
     return job.finish(result, raise_on_error=raise_on_error)
 
 

@@ -12,7 +12,7 @@ from jinja2 import Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import UsageError
-from .normalize import normalize
+from .normalize import Normalized, normalize
 
 # The only variable a template may use; instructor renders it from ``context``.
 VARIABLES = frozenset({"letter"})
@@ -60,7 +60,14 @@ def render(template: str, **variables: str) -> str:
     compiled, used = _compiled(template)
     if missing := used - set(variables):
         raise UsageError(f"missing prompt variable(s): {', '.join(sorted(missing))}")
+    if not variables:
+        return _constant(template)
     return textwrap.dedent(compiled.render(**variables))
+
+
+@lru_cache(maxsize=16)
+def _constant(template: str) -> str:
+    return textwrap.dedent(_compiled(template)[0].render())
 
 
 # Sentences every current-format letter carries word for word: they hold no field, so the
@@ -93,7 +100,8 @@ _BOILERPLATE = re.compile(
 _BLANKS = re.compile(r"[ \t]*\n\s*\n\s*")
 
 
-def letter_for_prompt(text: str) -> str:
+def letter_for_prompt(text: str | Normalized) -> str:
     """The letter as the model sees it: normalized, without the fixed boilerplate."""
-    trimmed = _BOILERPLATE.sub("", normalize(text).text)
+    body = text.text if isinstance(text, Normalized) else normalize(text).text
+    trimmed = _BOILERPLATE.sub("", body)
     return _BLANKS.sub("\n\n", trimmed).strip()

@@ -47,8 +47,11 @@ def blocking(conflict: Conflict) -> bool:
     return conflict.key in _BLOCKING and conflict.llm is not None
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
 def _plain(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower().replace("&", " and ")).strip()
+    return _NOT_ALNUM.sub(" ", text.lower().replace("&", " and ")).strip()
 
 
 def _same(field: str, anchor: Any, llm: Any) -> bool:

@@ -91,6 +91,8 @@ class FakeOpenAI:
         self._closing = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []  # each chat request's headers, in order
+        self.in_flight = 0  # chat requests being answered now
+        self.most_in_flight = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -113,6 +115,12 @@ class FakeOpenAI:
         if not self._replies:
             return Reply()
         return self._replies[min(index, len(self._replies) - 1)]
+
+    def busy(self, change: int) -> None:
+        """Count a chat request starting (+1) or answered (-1)."""
+        with self._lock:
+            self.in_flight += change
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
 
     def _serve(self) -> None:
         # The default 0.5 s poll would add half a second to every test's shutdown.
@@ -171,13 +179,18 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except json.JSONDecodeError:
             body = {"_unparsed": raw.decode(errors="replace")}
-        reply = self.server.fake.record(body, dict(self.headers.items()))
-        if reply.delay:
-            self.server.fake.pause(reply.delay)
-        if reply.drop:
-            self._reset()
-        else:
-            self._send(reply)
+        fake = self.server.fake
+        reply = fake.record(body, dict(self.headers.items()))
+        fake.busy(+1)
+        try:
+            if reply.delay:
+                fake.pause(reply.delay)
+            if reply.drop:
+                self._reset()
+            else:
+                self._send(reply)
+        finally:
+            fake.busy(-1)
 
     def _send(self, reply: Reply) -> None:
         data = reply.payload()

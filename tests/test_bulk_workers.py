@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from imr_llm.cli import EXIT_OK, main
 from imr_llm.errors import UsageError
 from imr_llm.llm import LlmClient, make_client
 from imr_llm.models import Extraction
+from imr_llm.workers import INLINE_NAME
 
 BASE = corpus_letter("CM16-0213037")
 
@@ -45,6 +47,26 @@ def test_two_workers_give_the_same_rows_in_input_order_as_one() -> None:
     assert _summary(pooled) == _summary(single)
     assert fake.calls == 60  # every letter asked once per run, never twice
     assert not multiprocessing.active_children()  # the workers are gone
+
+
+def test_workers_start_at_once_and_together_keep_to_the_concurrency() -> None:
+    letters = dict(variants(BASE, 40))
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import imr_llm.worker"], check=True)
+    worker_start = time.monotonic() - started  # the least a worker process needs to be ready
+    with FakeOpenAI(answering(letters, delay=0.1)) as fake:
+        started = time.monotonic()
+        pooled = extract_many(
+            letters.items(), client=_client(fake), cache=None, concurrency=4, workers=2
+        )
+        first = next(pooled)
+        first_row = time.monotonic() - started
+        rows = [first, *pooled]
+    assert first_row < worker_start  # the parent's own worker answered it
+    assert [r.source.path for r in rows] == list(letters)
+    assert {r.status for r in rows} == {"ok"}
+    assert fake.calls == 40
+    assert 2 <= fake.most_in_flight <= 4  # concurrent, never over the limit
 
 
 def test_workers_must_not_be_negative() -> None:
@@ -80,13 +102,19 @@ def test_bulk_command_with_workers_resumes_and_shares_the_cache(
     assert {row["status"] for row in rows} == {"ok"}
 
 
+def _inline_worker_running() -> bool:
+    return any(t.name == INLINE_NAME for t in threading.enumerate())
+
+
 def test_a_killed_worker_gives_failed_rows_for_its_letters_and_the_run_ends() -> None:
-    letters = dict(variants(BASE, 30))
+    letters = dict(variants(BASE, 60))
     with FakeOpenAI(answering(letters, delay=0.3)) as fake:
         pooled = extract_many(
             letters.items(), client=_client(fake), cache=None, concurrency=4, workers=2
         )
-        got = [next(pooled)]  # both workers are busy with their next letters now
+        got = [next(pooled)]
+        while _inline_worker_running():  # the processes are ready and hold every letter out
+            got.append(next(pooled))
         victim = multiprocessing.active_children()[0]
         assert victim.pid is not None
         os.kill(victim.pid, signal.SIGKILL)
@@ -95,7 +123,7 @@ def test_a_killed_worker_gives_failed_rows_for_its_letters_and_the_run_ends() ->
     crashed = [r for r in got if r.error and r.error.type == "WorkerCrashed"]
     assert crashed and all(r.status == "failed" and r.record is None for r in crashed)
     assert "-9" in crashed[0].error.message if crashed[0].error else False
-    assert sum(r.status == "ok" for r in got) == 30 - len(crashed)
+    assert sum(r.status == "ok" for r in got) == 60 - len(crashed)
     # A crashed letter was sent but not answered, or not sent at all: never answered twice.
     answered = [case_number_of(body) for body in fake.requests]
     assert len(answered) == len(set(answered))

@@ -21,12 +21,15 @@ from imr_llm.prompts import render
 from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
 from imr_llm.verify import blocking, compare
 
+from .precheck import precheck
+
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 logging.getLogger("instructor").propagate = False
 
 # Wrapped once: instructor otherwise builds a new wrapper class (and its JSON schema) for
 # every request, which costs more CPU than the rest of a letter's processing.
 _RESPONSE_MODEL = instructor.response_schema(Answer)
+precheck(_RESPONSE_MODEL)
 _ANSWER_SCHEMA = Answer.model_json_schema()
 
 MODES = {
@@ -117,9 +120,13 @@ class _Recorder:
         if completion >= self.max_tokens and getattr(response, "choices", None):
             response.choices[0].finish_reason = "length"
 
-    def attempts(self, anchors: Anchors) -> list[Attempt]:
+    def attempts(self, anchors: Anchors, accepted: Answer | None = None) -> list[Attempt]:
+        """Every completion, parsed; ``accepted`` is the last one's answer, already checked."""
         out = []
-        for raw, prompt, completion, text in self.seen:
+        for n, (raw, prompt, completion, text) in enumerate(self.seen, 1):
+            if accepted is not None and n == len(self.seen):
+                out.append(Attempt(raw, prompt, completion, accepted, 0))
+                continue
             answer, conflicts = _parse(text, anchors)
             out.append(Attempt(raw, prompt, completion, answer, conflicts))
         return out
@@ -213,7 +220,7 @@ class LlmClient:
                 )
         except Exception as exc:  # instructor wraps everything; sorted out below
             return self._failed(exc, recorder, anchors)
-        return CallResult(answer, recorder.attempts(anchors))
+        return CallResult(answer, recorder.attempts(anchors, answer))
 
     async def aask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:
         """Async twin of :meth:`ask`."""
@@ -228,7 +235,7 @@ class LlmClient:
                 )
         except Exception as exc:  # instructor wraps everything; sorted out below
             return self._failed(exc, recorder, anchors)
-        return CallResult(answer, recorder.attempts(anchors))
+        return CallResult(answer, recorder.attempts(anchors, answer))
 
     def _failed(self, exc: Exception, recorder: _Recorder, anchors: Anchors) -> CallResult:
         attempts = recorder.attempts(anchors)
