@@ -62,7 +62,18 @@ def render(template: str, **variables: str) -> str:
         raise UsageError(f"missing prompt variable(s): {', '.join(sorted(missing))}")
     if not variables:
         return _constant(template)
-    return textwrap.dedent(compiled.render(**variables))
+    return _dedent(compiled.render(**variables))
+
+
+_BLANK_LINE = re.compile(r"^[ \t]+$", re.MULTILINE)
+_UNINDENTED_LINE = re.compile(r"^[^ \t\n]", re.MULTILINE)
+
+
+def _dedent(text: str) -> str:
+    """``textwrap.dedent``, without its per-line loop when a line already starts at column 0."""
+    if _UNINDENTED_LINE.search(text) and not _BLANK_LINE.search(text):
+        return text  # no common margin and no whitespace-only line: dedent changes nothing
+    return textwrap.dedent(text)
 
 
 @lru_cache(maxsize=16)

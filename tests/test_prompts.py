@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 from conftest import check_snapshot, corpus_letter
+from hypothesis import given
+from hypothesis import strategies as st
 
 from imr_llm.errors import UsageError
-from imr_llm.prompts import letter_for_prompt, load_prompts, render
+from imr_llm.prompts import _dedent, letter_for_prompt, load_prompts, render
 
 
 def test_rendered_prompt_snapshot() -> None:
@@ -45,3 +49,8 @@ def test_boilerplate_is_dropped_but_fields_are_kept() -> None:
 def test_seed_credentials_sentence_survives() -> None:
     letter = letter_for_prompt(corpus_letter("003_70f044b9b6dcd781"))
     assert "Board Certified in Physical Medicine and Rehabilitation" in letter
+
+
+@given(st.text(alphabet=" \t\nab", max_size=60))
+def test_dedent_fast_path_matches_textwrap(text: str) -> None:
+    assert _dedent(text) == textwrap.dedent(text)
