@@ -24,9 +24,11 @@ from .batch_files import (
     request_line,
     write_atomic,
 )
-from .cache import schema_hash
+from .cache import NullCache, ResponseCache, schema_hash
 from .errors import InputError, UsageError
+from .extract import request_key
 from .load import DEFAULT_MAX_CHARS, iter_paths, load_path
+from .normalize import normalize
 from .prompts import load_prompts
 from .record import anchors_extraction, error_extraction, source_info
 from .settings import LlmSettings
@@ -44,11 +46,12 @@ class Prepared:
 
     letters: int = 0
     requests: int = 0
+    cached: int = 0  # letters whose row came from the cache
     files: list[Path] = field(default_factory=list)
 
     @property
     def without_request(self) -> int:
-        """Inputs finished at once: unreadable, or not an IMR letter."""
+        """Inputs finished at once: unreadable, not an IMR letter, or in the cache."""
         return self.letters - self.requests
 
 
@@ -65,8 +68,13 @@ def prepare(
     max_chars: int = DEFAULT_MAX_CHARS,
     max_requests: int = MAX_REQUESTS,
     max_bytes: int = MAX_BYTES,
+    cache: ResponseCache | None = None,
 ) -> Prepared:
-    """Write round 1's request files and the manifest for ``inputs`` into a new ``folder``."""
+    """Write round 1's request files and the manifest for ``inputs`` into a new ``folder``.
+
+    A letter whose row ``cache`` holds (from extract, bulk or an earlier collect) gets that
+    row at once and no request: nothing is paid for twice.
+    """
     from .replay import Replayer
 
     bdir = BatchDir(folder)
@@ -77,16 +85,18 @@ def prepare(
     bdir.root.chmod(0o700)
     batch = current_settings(settings or LlmSettings(), max_chars=max_chars)
     replayer = Replayer(batch.llm)
+    store = cache if cache is not None else NullCache()
     done = Prepared()
     manifest: list[str] = []
     limits = {"max_requests": max_requests, "max_bytes": max_bytes}
     with RequestWriter(bdir.round_dir(1), **limits) as writer:
         for index, name in enumerate(iter_paths(inputs)):
-            entry, body = _entry(index, name, replayer, max_chars)
+            entry, body = _entry(index, name, replayer, max_chars, store)
             manifest.append(json.dumps(entry, ensure_ascii=False) + "\n")
             if body is not None:
                 writer.write(request_line(index, 1, body))
             done.letters += 1
+            done.cached += bool(entry.get("cached"))
     done.requests, done.files = writer.requests, writer.files
     write_atomic(bdir.manifest_path, manifest)
     # Written last: a folder without batch.json is an interrupted prepare, never half-used.
@@ -95,7 +105,7 @@ def prepare(
 
 
 def _entry(
-    index: int, name: str, replayer: Replayer, max_chars: int
+    index: int, name: str, replayer: Replayer, max_chars: int, cache: ResponseCache
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The manifest entry of one input and its first request (None: its row is final)."""
     if name == "-":
@@ -108,10 +118,15 @@ def _entry(
     entry = {"index": index, **source_info(letter.text, letter.path).model_dump(mode="json")}
     # Collect may run from another working directory.
     entry["file"] = os.path.abspath(name)
-    anchors = find_anchors(letter.text)
+    normalized = normalize(letter.text)
+    anchors = find_anchors(letter.text, normalized)
     if anchors.format == "not_imr":
         row = anchors_extraction(letter.text, path=letter.path, warnings=letter.warnings)
         return {**entry, "row": row.model_dump(mode="json")}, None
+    hit = cache.get(request_key(normalized.text, replayer.settings))
+    if hit is not None:
+        row = hit.model_copy(update={"source": hit.source.model_copy(update={"path": letter.path})})
+        return {**entry, "row": row.model_dump(mode="json"), "cached": True}, None
     return entry, replayer.first_request(letter.text, anchors)
 
 

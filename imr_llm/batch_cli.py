@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from .batch_files import MAX_BYTES, MAX_REQUESTS
 from .errors import LlmError
 from .load import DEFAULT_MAX_CHARS
+from .options import add_cache_options, cache_for
 from .settings import DEFAULT_MODEL, MODE_NAMES
 
 if TYPE_CHECKING:
     from .batch_collect import Collected
+    from .cache import ResponseCache
     from .llm import BatchApi
 
 _HOW = """how a run goes:
@@ -52,6 +54,7 @@ def add_command(commands: Any) -> None:
         step.add_argument("--base-url", help="OpenAI-compatible base URL with /v1/files, /batches")
         if name == "collect":
             step.add_argument("-o", "--output", help="write JSON Lines here instead of stdout")
+            add_cache_options(step)
         step.set_defaults(run=run)
 
 
@@ -71,6 +74,7 @@ def _add_prepare(steps: Any) -> None:
     prepare.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="input limit")
     prepare.add_argument("--max-requests", type=int, default=MAX_REQUESTS, help="per file")
     prepare.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="per file")
+    add_cache_options(prepare)
     prepare.set_defaults(run=_run_prepare)
 
 
@@ -90,11 +94,19 @@ def _run_prepare(args: argparse.Namespace) -> int:
         max_reasks=args.max_reasks,
     )
     limits = {"max_requests": args.max_requests, "max_bytes": args.max_bytes}
-    done = prepare(args.inputs, args.output, settings=settings, max_chars=args.max_chars, **limits)
+    with cache_for(args) as cache:
+        done = prepare(
+            args.inputs,
+            args.output,
+            settings=settings,
+            max_chars=args.max_chars,
+            cache=cache,
+            **limits,
+        )
     _say(
         f"{done.letters} letters: {done.requests} requests in {len(done.files)} file(s) under "
-        f"{args.output}/round-1; {done.without_request} need no request (unreadable or not an "
-        "IMR letter: their rows come at collect)"
+        f"{args.output}/round-1; {done.without_request} need no request ({done.cached} from the "
+        "cache, the others unreadable or not an IMR letter: their rows come at collect)"
     )
     return 0
 
@@ -136,10 +148,13 @@ def _run_collect(args: argparse.Namespace) -> int:
     from .batch_collect import collect
 
     try:
-        if args.output:
-            done = _collect_to_file(args, _api(args))
-        else:
-            done = collect(args.folder, sys.stdout, api=_api(args), round_=args.round)
+        with cache_for(args) as cache:
+            if args.output:
+                done = _collect_to_file(args, _api(args), cache)
+            else:
+                done = collect(
+                    args.folder, sys.stdout, api=_api(args), round_=args.round, cache=cache
+                )
     except LlmError as exc:
         _say(str(exc))
         return 1
@@ -147,7 +162,7 @@ def _run_collect(args: argparse.Namespace) -> int:
     return 1 if done.bad else 0
 
 
-def _collect_to_file(args: argparse.Namespace, api: BatchApi) -> Collected:
+def _collect_to_file(args: argparse.Namespace, api: BatchApi, cache: ResponseCache) -> Collected:
     from .batch_collect import collect
 
     # A collect called too early must not wipe the rows an earlier collect wrote; rows
@@ -156,7 +171,7 @@ def _collect_to_file(args: argparse.Namespace, api: BatchApi) -> Collected:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(fd, "w", encoding="utf-8") as out:
-            done = collect(args.folder, out, api=api, round_=args.round)
+            done = collect(args.folder, out, api=api, round_=args.round, cache=cache)
         if os.path.exists(args.output):
             shutil.copymode(args.output, tmp)
         os.replace(tmp, args.output)

@@ -29,10 +29,12 @@ from .batch_files import (
     request_line,
 )
 from .batch_results import ResultIndex
+from .cache import NullCache, ResponseCache
 from .errors import InputError, UsageError
-from .extract import build_row
+from .extract import build_row, request_key
 from .load import load_path
 from .models import Extraction, SourceInfo
+from .normalize import normalize
 from .record import error_extraction, source_info
 
 if TYPE_CHECKING:
@@ -64,8 +66,12 @@ def collect(
     *,
     api: BatchApi | None = None,
     round_: int | None = None,
+    cache: ResponseCache | None = None,
 ) -> Collected:
-    """Turn a finished round's answers into rows (all rounds' rows go to ``out``) and re-asks."""
+    """Turn a finished round's answers into rows (all rounds' rows go to ``out``) and re-asks.
+
+    Rows without an error go into ``cache``, as ``extract`` would store them.
+    """
     bdir = BatchDir(folder)
     settings = _checked_settings(bdir)
     round_ = round_ or (latest_round(bdir) if bdir.rounds() else 1)
@@ -74,7 +80,7 @@ def collect(
         raise UsageError(f"{later} already went out; collect round {round_ + 1} instead")
     pending = _pending(bdir, round_)
     notes = _fetch(bdir, round_, api) if pending else []
-    done = _Round(bdir, settings, round_, pending).run()
+    done = _Round(bdir, settings, round_, pending, cache if cache is not None else NullCache()).run()
     done.notes = notes
     done.written = _write_rows(bdir, round_, out)
     return done
@@ -84,11 +90,17 @@ class _Round:
     """One pass over the manifest: rows for finished letters, re-asks for the others."""
 
     def __init__(
-        self, bdir: BatchDir, settings: BatchSettings, round_: int, pending: set[int]
+        self,
+        bdir: BatchDir,
+        settings: BatchSettings,
+        round_: int,
+        pending: set[int],
+        cache: ResponseCache,
     ) -> None:
         from .replay import Replayer
 
         self.bdir, self.settings, self.round, self.pending = bdir, settings, round_, pending
+        self.cache = cache
         self.results = ResultIndex(bdir, round_, pending)
         self.replayer: Replayer = Replayer(settings.llm)
         self.done = Collected(round_)
@@ -124,7 +136,7 @@ class _Round:
         if index not in self.pending:
             return None
         answers = [self.results.response(index, r) for r in range(1, self.round + 1)]
-        return _finish(entry, answers, self.replayer, self.settings)
+        return _finish(entry, answers, self.replayer, self.settings, self.cache)
 
     def _count(self, row: Extraction) -> None:
         self.done.statuses[row.status] += 1
@@ -195,6 +207,7 @@ def _finish(
     answers: list[tuple[int, dict[str, Any]]],
     replayer: Replayer,
     settings: BatchSettings,
+    cache: ResponseCache,
 ) -> Extraction | dict[str, Any]:
     """The letter's row, or the body of its next request (a re-ask)."""
     source = SourceInfo(path=entry["path"], sha256=entry["sha256"], chars=entry["chars"])
@@ -209,19 +222,23 @@ def _finish(
             path=entry["path"],
         )
         return error_extraction(changed, source=source)
-    anchors = find_anchors(letter.text)
+    normalized = normalize(letter.text)
+    anchors = find_anchors(letter.text, normalized)
     replayed = replayer.run(letter.text, anchors, answers)
     if replayed.next_request is not None:
         return replayed.next_request
-    model = settings.llm.model
-    return build_row(
+    row = build_row(
         letter.text,
         anchors,
         replayed.result,
-        model=model,
+        model=settings.llm.model,
         path=entry["path"],
         warnings=letter.warnings,
     )
+    if row.error is None:
+        raws = [a.raw for a in replayed.result.attempts]
+        cache.put(request_key(normalized.text, settings.llm), row, raws)
+    return row
 
 
 def _write_rows(bdir: BatchDir, round_: int, out: TextIO) -> int:

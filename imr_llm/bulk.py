@@ -255,7 +255,8 @@ def extract_many(
     for name, limit in (("rpm", rpm), ("tpm", tpm)):
         if limit is not None and limit <= 0:
             raise UsageError(f"{name} must be positive")
-    store = Cache() if cache == "default" else cache or NullCache()
+    # Not `cache or NullCache()`: an empty Cache has len 0, so it is falsy.
+    store = Cache() if cache == "default" else cache if cache is not None else NullCache()
     plan = Plan(
         client=client or client_from_env(),
         cache=store,

@@ -18,6 +18,7 @@ from .record import anchors_extraction, source_info
 
 if TYPE_CHECKING:
     from .llm import CallResult, LlmClient
+    from .settings import LlmSettings
 
 CacheArg = ResponseCache | Literal["default"] | None
 
@@ -33,8 +34,9 @@ def _answer_schema_hash() -> str:
     return schema_hash(Answer)
 
 
-def _key(normalized: str, client: LlmClient) -> str:
-    s = client.settings
+def request_key(normalized: str, settings: LlmSettings) -> str:
+    """The cache key of a normalized letter sent with ``settings`` (extract, bulk and batch)."""
+    s = settings
     mode = f"{s.mode}+schema" if s.json_object_schema else s.mode
     return cache_key(
         normalized,
@@ -144,7 +146,7 @@ def _start(
         return anchors_extraction(text, path=path, warnings=warnings)
     client = client or _default_client()
     store = _cache(cache)
-    key = _key(normalized.text, client)
+    key = request_key(normalized.text, client.settings)
     hit = store.get(key)
     if hit is not None:
         return hit.model_copy(update={"source": hit.source.model_copy(update={"path": path})})
@@ -188,4 +190,4 @@ async def aextract(
     return job.finish(result, raise_on_error=raise_on_error)
 
 
-__all__ = ["aextract", "best_answer", "build_row", "extract"]
+__all__ = ["aextract", "best_answer", "build_row", "extract", "request_key"]

@@ -1,4 +1,4 @@
-"""Command-line options shared by the commands that call an LLM (extract, bulk)."""
+"""Command-line options shared by the commands that call an LLM (extract, bulk, batch)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,15 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
         help="with --mode json: send response_format json_object with the schema (llama.cpp)",
     )
     parser.add_argument("--local", action="store_true", help="run the bundled SmolLM2 model")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    parser.add_argument("--cache-dir", help="cache folder (default: IMR_LLM_CACHE_DIR or ~/.cache)")
+    add_cache_options(parser)
     parser.add_argument("--max-reasks", type=int, default=2, help="re-asks on conflict (default 2)")
     parser.add_argument("--max-tokens", type=int, default=1500, help="answer budget (default 1500)")
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    """--no-cache and --cache-dir."""
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--cache-dir", help="cache folder (default: IMR_LLM_CACHE_DIR or ~/.cache)")
 
 
 def endpoint_options(args: argparse.Namespace) -> EndpointOptions:

@@ -22,6 +22,14 @@ CASSETTE_MODEL = "smollm2-135m"
 FAKE_KEY = "sk-test-0000000000000000"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands that use the default cache write to a fresh folder, never the user's."""
+    monkeypatch.setenv("IMR_LLM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="module")
 def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
     return str(ROOT / "cassettes" / Path(str(request.node.fspath)).stem)

@@ -18,6 +18,7 @@ from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 from imr_llm.batch import prepare
 from imr_llm.batch_collect import collect
 from imr_llm.batch_files import BatchDir, read_jsonl
+from imr_llm.cache import Cache
 from imr_llm.cli import EXIT_OK, EXIT_USAGE, main
 from imr_llm.errors import UsageError
 from imr_llm.extract import extract
@@ -114,6 +115,38 @@ def test_batch_requests_and_rows_equal_the_online_path(
     _answer_round(run, 2, lambda _: wrong)
     rows, done = _collect(run)
     assert rows == [online.model_dump(mode="json")] and done.done
+
+
+def test_cached_letters_get_no_request_and_collected_rows_fill_the_cache(tmp_path: Path) -> None:
+    """Nothing is paid for twice across extract, prepare and collect."""
+    letters = [str(p) for p in _letters(tmp_path / "letters", 3)]
+    good = _completion("tools", _answer())
+    settings = LlmSettings(model="m")
+    with Cache(tmp_path / "cache.sqlite") as cache:
+        with FakeOpenAI([Reply(body=good)]) as fake:
+            client = make_client(model="m", base_url=fake.base_url, transport_retries=0)
+            online = extract(LETTER.read_text(), client=client, cache=cache, path=letters[0])
+        assert online.status == "ok" and fake.calls == 1
+        # The three letters have the same text: the cache answers all of them.
+        done = prepare(letters, tmp_path / "run1", settings=settings, cache=cache)
+        assert (done.letters, done.requests, done.cached) == (3, 0, 3)
+        rows, collected = _collect(tmp_path / "run1")
+        assert collected.done and [r["source"]["path"] for r in rows] == letters
+        assert all(r["llm"]["cached"] and r["record"] == rows[0]["record"] for r in rows)
+
+    with Cache(tmp_path / "other.sqlite") as cache:
+        done = prepare(letters[:1], tmp_path / "run2", settings=settings, cache=cache)
+        assert (done.requests, done.cached) == (1, 0)
+        _answer_round(tmp_path / "run2", 1, lambda _: good)
+        with open(tmp_path / "out2.jsonl", "w", encoding="utf-8") as out:
+            assert collect(tmp_path / "run2", out, cache=cache).done
+        again = prepare(letters, tmp_path / "run3", settings=settings, cache=cache)
+        assert (again.requests, again.cached) == (0, 3)  # collect stored the checked row
+        with FakeOpenAI([]) as fake:
+            client = make_client(model="m", base_url=fake.base_url, transport_retries=0)
+            row = extract(LETTER.read_text(), client=client, cache=cache, path=letters[0])
+        assert fake.calls == 0 and row.llm is not None and row.llm.cached
+        assert row.record == online.record
 
 
 def test_request_files_split_by_count_and_by_size(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from fake_openai import FakeOpenAI, Reply
 
 from imr_llm import extract_many
 from imr_llm.bulk import Plan, run
-from imr_llm.cache import NullCache
+from imr_llm.cache import Cache, NullCache
 from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, main
 from imr_llm.errors import UsageError
 from imr_llm.llm import LlmClient, make_client
@@ -77,6 +77,19 @@ def test_extract_many_yields_rows_in_input_order() -> None:
     assert {row.status for row in rows} == {"ok"}
     assert sorted(unordered) == list(letters)
     assert fake.calls == 24
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_extract_many_fills_a_new_empty_cache(tmp_path: Path, workers: int) -> None:
+    """An empty Cache is falsy (len 0); it must still be used, not replaced by no cache."""
+    letters = dict(variants(BASE, 4))
+    with FakeOpenAI(answering(letters)) as fake, Cache(tmp_path / "c.sqlite") as cache:
+        kw: dict[str, Any] = {"client": _client(fake), "cache": cache, "workers": workers}
+        first = list(extract_many(letters.items(), **kw))
+        again = list(extract_many(letters.items(), **kw))
+        assert len(cache) == 4
+    assert fake.calls == 4
+    assert [r.llm.cached for r in first + again if r.llm] == [False] * 4 + [True] * 4
 
 
 def test_paths_and_bad_inputs_give_one_row_each(tmp_path: Path) -> None:
