@@ -80,7 +80,9 @@ def collect(
         raise UsageError(f"{later} already went out; collect round {round_ + 1} instead")
     pending = _pending(bdir, round_)
     notes = _fetch(bdir, round_, api) if pending else []
-    done = _Round(bdir, settings, round_, pending, cache if cache is not None else NullCache()).run()
+    done = _Round(
+        bdir, settings, round_, pending, cache if cache is not None else NullCache()
+    ).run()
     done.notes = notes
     done.written = _write_rows(bdir, round_, out)
     return done

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
@@ -13,7 +15,6 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
 from rich.text import Text
@@ -22,13 +23,28 @@ from .summary import Summary, money
 
 
 class _Rate(ProgressColumn):
-    """Letters per second over rich's recent window."""
+    """Letters per second, counting only letters whose LLM call was made in this run.
+
+    Rows that cost no call (cached, unreadable, not a letter) arrive at once; counted, they
+    would show thousands of letters a second and an ETA of nothing.
+    """
 
     def render(self, task: Task) -> Text:
-        speed = task.speed
-        return Text(
-            "  -.- /s" if speed is None else f"{speed:6.1f} /s", style="progress.data.speed"
-        )
+        rate = task.fields["rate"]
+        text = "  -.- /s" if rate is None else f"{rate:6.1f} /s"
+        return Text(text, style="progress.data.speed")
+
+
+class _Eta(ProgressColumn):
+    """Letters left at the rate above."""
+
+    def render(self, task: Task) -> Text:
+        rate, left = task.fields["rate"], (task.total or 0) - task.completed
+        if not left:
+            return Text("0:00:00", style="progress.remaining")
+        if not rate:
+            return Text("-:--:--", style="progress.remaining")
+        return Text(str(timedelta(seconds=round(left / rate))), style="progress.remaining")
 
 
 def human(n: float) -> str:
@@ -51,13 +67,16 @@ class Progress:
             TextColumn("failed [red]{task.fields[failed]}[/]"),
             _Rate(),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _Eta(),
             TextColumn("{task.fields[tokens]} tokens  {task.fields[cost]}"),
             console=self.console,
             disable=not enabled,
             refresh_per_second=4,
         )
-        self.task = self.bar.add_task("bulk", total=total, failed=0, tokens="0", cost="$0.00")
+        self.task = self.bar.add_task(
+            "bulk", total=total, failed=0, tokens="0", cost="$0.00", rate=None
+        )
+        self.started = time.monotonic()
 
     def skip(self) -> None:
         """A letter already in the output: it leaves the total instead of counting as done."""
@@ -66,9 +85,11 @@ class Progress:
 
     def advance(self, summary: Summary) -> None:
         """One more row written; ``summary`` holds the running counts."""
+        elapsed = time.monotonic() - self.started
         self.bar.update(
             self.task,
             completed=summary.letters,
+            rate=summary.called / elapsed if summary.called and elapsed > 0 else None,
             failed=summary.statuses["failed"],
             tokens=human(summary.prompt_tokens + summary.completion_tokens),
             cost=money(summary.estimated_cost),
@@ -82,6 +103,7 @@ class Progress:
             print(message, file=sys.stderr)
 
     def __enter__(self) -> Self:
+        self.started = time.monotonic()
         self.bar.start()
         return self
 

@@ -61,6 +61,7 @@ class Summary:
     specialties: dict[str, list[int]] = field(default_factory=dict)
     skipped: int = 0
     cached: int = 0
+    called: int = 0  # rows whose LLM call was made for them (the ones that take time)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -98,6 +99,7 @@ class Summary:
         if row.llm.cached:
             self.cached += 1
             return
+        self.called += 1
         used = row.llm.usage
         self.prompt_tokens += used.prompt_tokens
         self.completion_tokens += used.completion_tokens
@@ -186,7 +188,8 @@ def render(summary: Summary) -> str:
         f"items    {items['total']:,}   upheld {items['upheld']:,} · overturned "
         f"{items['overturned']:,} · overturn rate {_rate(items['overturned'], items['total'])}",
         f"tokens   {summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion"
-        f"   ({summary.cached:,} rows from the cache, not counted)",
+        f"   ({summary.cached:,} {'row' if summary.cached == 1 else 'rows'} from the cache,"
+        " not counted)",
         f"cost     {_cost_line(summary)}",
     ]
     if summary.errors:
