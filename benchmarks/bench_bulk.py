@@ -1,6 +1,7 @@
 """Bulk throughput against a local OpenAI-compatible server that answers after a fixed delay.
 
 python benchmarks/bench_bulk.py [--letters 5000] [--concurrency 32] [--latency 0.2] [--workers 1]
+python benchmarks/bench_bulk.py --floor   # the same requests through the bare openai client
 
 The server runs in a child process (so it does not compete for this process's GIL), keeps
 connections alive like a real endpoint, and answers every request after ``--latency``
@@ -139,6 +140,42 @@ def letters(all_bases: list[Base], start: int, count: int) -> Iterator[tuple[str
         yield variant(all_bases, n)
 
 
+def floor(url: str, args: argparse.Namespace, all_bases: list[Base]) -> None:
+    """The same requests through the bare openai client: what the HTTP stack alone costs."""
+    import asyncio
+
+    import openai  # noqa: TID251 (a baseline outside the library)
+
+    from imr_llm.prompts import letter_for_prompt, load_prompts, render
+
+    client = openai.AsyncOpenAI(base_url=url, api_key="sk-bench", max_retries=0, timeout=60)
+    system = render(load_prompts().system)
+
+    async def ask(n: int) -> None:
+        user = render(load_prompts().user, letter=letter_for_prompt(variant(all_bases, n)[1]))
+        messages: Any = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        await client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+    async def run(start: int, count: int) -> None:
+        numbers = iter(range(start, start + count))
+
+        async def worker() -> None:
+            for n in numbers:
+                await ask(n)
+
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+
+    async def main() -> tuple[float, float]:
+        await run(10**6, args.concurrency * 4)  # connections, imports
+        cpu, wall = _cpu(), time.perf_counter()
+        await run(0, args.letters)
+        return time.perf_counter() - wall, _cpu() - cpu
+
+    elapsed, cpu = asyncio.run(main())
+    print("bare openai client (no instructor, no anchors, no checks), same prompts:")
+    report(args, elapsed, cpu, {}, 0)
+
+
 def measure(url: str, args: argparse.Namespace, all_bases: list[Base]) -> None:
     from imr_llm.bulk import extract_many
     from imr_llm.llm import make_client
@@ -194,6 +231,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds (default 0.2)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument(
+        "--floor", action="store_true", help="time the bare openai client instead, for scale"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -207,7 +247,7 @@ def main() -> None:
         url = server.stdout.readline().strip()
         assert re.match(r"http://127\.0\.0\.1:\d+/v1$", url), url
         print(f"server: {url} ({len(all_bases)} base letters)")
-        measure(url, args, all_bases)
+        (floor if args.floor else measure)(url, args, all_bases)
     finally:
         server.terminate()
         server.wait(10)
