@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .anchors import Anchors
@@ -50,6 +51,7 @@ def blocking(conflict: Conflict) -> bool:
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=4096)  # the same requests, specialties and headings recur letter after letter
 def _plain(text: str) -> str:
     return _NOT_ALNUM.sub(" ", text.lower().replace("&", " and ")).strip()
 
