@@ -18,7 +18,7 @@ from .journal import Journal
 from .load import DEFAULT_MAX_CHARS, iter_paths
 from .models import Extraction
 from .options import add_llm_options, cache_for, endpoint_options
-from .summary import Summary, price_table, render
+from .summary import Summary, price_table, render, speed
 
 if TYPE_CHECKING:
     from .progress import Progress
@@ -232,7 +232,7 @@ def _report(
     done = "finished" if finished else "interrupted; run the same command again to resume"
     print(
         f"\n{done}: {summary.letters:,} rows written to {args.output} in {elapsed:,.1f} s "
-        f"({rate:,.1f} letters/s)",
+        f"({speed(rate).strip()})",
         file=sys.stderr,
     )
     if dropped:

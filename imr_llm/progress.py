@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
-from .summary import Summary, money
+from .summary import Summary, money, speed
 
 
 class _Rate(ProgressColumn):
@@ -31,7 +31,7 @@ class _Rate(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         rate = task.fields["rate"]
-        text = "  -.- /s" if rate is None else f"{rate:6.1f} /s"
+        text = "  -.- /s" if rate is None else speed(rate)
         return Text(text, style="progress.data.speed")
 
 

@@ -50,6 +50,13 @@ def price_table(specs: Sequence[str] = ()) -> dict[str, tuple[float, float]]:
     return table
 
 
+def speed(per_second: float) -> str:
+    """Letters a second, or a minute when fewer than one in ten seconds (a slow local model)."""
+    if per_second < 0.1:
+        return f"{per_second * 60:6.1f} /min"
+    return f"{per_second:6.1f} /s"
+
+
 @dataclass
 class Summary:
     """Counts accumulated one row at a time, so a run of any size needs no memory for them."""

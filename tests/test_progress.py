@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imr_llm.progress import Progress, _Eta, _Rate
-from imr_llm.summary import Summary
+from imr_llm.summary import Summary, speed
 
 
 def _shown(progress: Progress) -> tuple[str, str]:
@@ -34,3 +34,8 @@ def test_rate_and_eta_come_from_the_letters_that_were_asked() -> None:
     summary.called += 5
     progress.advance(summary)
     assert _shown(progress)[1] == "0:00:00"
+
+
+def test_a_slow_model_shows_letters_a_minute() -> None:
+    assert speed(0.05).strip() == "3.0 /min"
+    assert speed(2.5).strip() == "2.5 /s"
