@@ -147,7 +147,7 @@ def _kill_at_random(argv: list[str], env: dict[str, str], out: Path, rng: random
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    rows, seconds = rng.randint(0, 4), rng.uniform(0.0, 3.0)
+    rows, seconds = rng.randint(0, 4), rng.uniform(0.0, 2.0)
     deadline = time.monotonic() + (30 if rows else seconds)
     while time.monotonic() < deadline and proc.poll() is None:
         if rows and len(_complete_lines(out)) - before >= rows:
@@ -166,13 +166,14 @@ def _kill_at_random(argv: list[str], env: dict[str, str], out: Path, rng: random
 def test_kill_9_twenty_times_then_rerun_leaves_output_and_cache_complete(
     tmp_path: Path, endpoint: Any
 ) -> None:
-    total, kills = 60, 20
+    # Enough letters that twenty short runs cannot finish them all: the kills land mid-run.
+    total, kills = 150, 20
     letters = _letters(tmp_path / "in", total)
     out, cache = tmp_path / "out.jsonl", tmp_path / "cache"
     argv = ["bulk", str(tmp_path / "in"), "-o", str(out), "--cache-dir", str(cache)]
     argv += ["--concurrency", "4"]
     rng = random.Random(20)
-    with FakeOpenAI(answering(letters, delay=0.02)) as fake:
+    with FakeOpenAI(answering(letters, delay=0.05)) as fake:
         env = {**os.environ, "IMR_LLM_BASE_URL": fake.base_url, "IMR_LLM_MODEL": "gpt-4o-mini"}
         env.pop("OPENAI_API_KEY", None)
         for n in range(kills):
