@@ -247,8 +247,9 @@ def extract_many(
 ) -> Iterator[Extraction]:
     """Extract letters (paths, or ``(name, text)`` pairs) concurrently: one row per input.
 
-    ``workers`` > 1 spreads the letters over that many processes (0: one per CPU), each with
-    ``ceil(concurrency / workers)`` requests at once and an even share of ``rpm`` and ``tpm``.
+    ``workers`` > 1 spreads the letters over that many processes (0: one per CPU): each letter
+    goes to the least busy one, ``concurrency`` bounds the letters out in all, and each process
+    gets an even share of ``rpm`` and ``tpm``.
     """
     if concurrency < 1 or workers < 0:
         raise UsageError("concurrency must be at least 1 and workers not negative")

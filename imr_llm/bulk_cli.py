@@ -66,7 +66,7 @@ def add_command(commands: Commands) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="processes (1; 0 = one per CPU); each gets 1/N of --concurrency, --rpm, --tpm",
+        help="processes (1; 0 = one per CPU) sharing --concurrency; each gets 1/N of --rpm, --tpm",
     )
     parser.add_argument("--rpm", type=float, help="at most this many requests a minute")
     parser.add_argument("--tpm", type=float, help="at most this many tokens a minute")
