@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anchored_answers import answering, case_number_of, variants
+from conftest import corpus_letter
 from fake_batches import FakeBatches
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
@@ -147,6 +149,37 @@ def test_cached_letters_get_no_request_and_collected_rows_fill_the_cache(tmp_pat
             row = extract(LETTER.read_text(), client=client, cache=cache, path=letters[0])
         assert fake.calls == 0 and row.llm is not None and row.llm.cached
         assert row.record == online.record
+
+
+def test_letters_an_expired_batch_left_unanswered_are_prepared_again_alone(
+    tmp_path: Path,
+) -> None:
+    """The cache makes re-preparing the same inputs a per-letter resubmission."""
+    texts = dict(variants(corpus_letter("CM16-0213037"), 3))
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    for case, text in texts.items():
+        (folder / f"{case}.txt").write_text(text, encoding="utf-8")
+    answers = answering(texts)
+    expired = sorted(texts)[2]  # the batch expired before answering this letter
+    with Cache(tmp_path / "cache.sqlite") as cache:
+        prepare([str(folder)], tmp_path / "run1", settings=LlmSettings(model="m"), cache=cache)
+        with open(tmp_path / "run1" / "round-1" / "output-0001.jsonl", "w") as out:
+            for request in _requests(tmp_path / "run1", 1):
+                if case_number_of(request["body"]) != expired:
+                    body = answers(request["body"]).body
+                    response = {"status_code": 200, "request_id": "r", "body": body}
+                    line = {"custom_id": request["custom_id"], "response": response}
+                    out.write(json.dumps(line) + "\n")
+        with open(tmp_path / "out1.jsonl", "w", encoding="utf-8") as out:
+            first = collect(tmp_path / "run1", out, cache=cache)
+        assert first.statuses == {"ok": 2, "failed": 1}
+        again = prepare(
+            [str(folder)], tmp_path / "run2", settings=LlmSettings(model="m"), cache=cache
+        )
+        assert (again.letters, again.requests, again.cached) == (3, 1, 2)
+        (request,) = _requests(tmp_path / "run2", 1)
+        assert case_number_of(request["body"]) == expired
 
 
 def test_request_files_split_by_count_and_by_size(tmp_path: Path) -> None:
