@@ -21,6 +21,7 @@ from imr_llm.prompts import render
 from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
 from imr_llm.verify import blocking, compare
 
+from .chat import instructor_for
 from .precheck import precheck
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
@@ -171,8 +172,8 @@ class LlmClient:
         timeout = raw.timeout if isinstance(raw.timeout, int | float) else 120.0
         self._transport = (float(timeout), int(raw.max_retries))
         mode = MODES[self.settings.mode]
-        self._sync = instructor.from_openai(openai_client, mode=mode) if openai_client else None
-        self._async = instructor.from_openai(async_client, mode=mode) if async_client else None
+        self._sync = instructor_for(openai_client, mode) if openai_client else None
+        self._async = instructor_for(async_client, mode) if async_client else None
 
     @property
     def model(self) -> str:
