@@ -206,8 +206,10 @@ class _Pool:
         for worker in self.workers:
             worker.process.join(5 if not worker.held else 1)
             if isinstance(worker.process, threading.Thread):
-                continue  # it stops as soon as its loop sees the closed pipe
-            if worker.process.is_alive():
+                # It stops as soon as its loop sees the closed pipe; a thread cannot be ended.
+                if worker.process.is_alive():
+                    continue
+            elif worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join()
             worker.rows.close()
