@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import UsageError
 from .evaluate import ALIGN_THRESHOLD, DEFINITIONS, evaluate
@@ -128,6 +129,11 @@ def _pick(views: list[LetterView], wanted: str) -> list[LetterView]:
     )
 
 
+def _private(path: str) -> TextIO:
+    """``path`` opened for writing; a new file is readable by its owner only, like the rows."""
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8")
+
+
 def run_review(args: argparse.Namespace) -> int:
     """Write the review page for ``args.rows``."""
     rows = read_rows(args.rows)
@@ -135,7 +141,8 @@ def run_review(args: argparse.Namespace) -> int:
     views = load_views(rows, base=base)
     if args.letter:
         views = _pick(views, args.letter)
-    Path(args.output).write_text(render_review(views), encoding="utf-8")
+    with _private(args.output) as out:  # the page quotes the letters
+        out.write(render_review(views))
     status = EXIT_OK
     for view in views:
         if view.text is None and view.row.status != "failed":
@@ -162,5 +169,6 @@ def _add_report(commands: Commands) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Write the report page for ``args.rows``."""
     rows = read_rows(args.rows)
-    Path(args.output).write_text(render_report(rows, title=args.title), encoding="utf-8")
+    with _private(args.output) as out:
+        out.write(render_report(rows, title=args.title))
     return EXIT_OK

@@ -148,3 +148,12 @@ def test_report_round_trip(rows_file: Path, tmp_path: Path) -> None:
     assert "<title>Dev &lt;sample&gt;</title>" in html
     assert html.count('<svg class="chart"') == 6
     assert '<b>4</b><span class="muted">letters with a record</span>' in html
+
+
+@pytest.mark.parametrize("command", ["review", "report"])
+def test_pages_are_readable_by_their_owner_only(
+    rows_file: Path, tmp_path: Path, command: str
+) -> None:
+    page = tmp_path / f"{command}.html"
+    assert main([command, str(rows_file), "-o", str(page)]) == EXIT_OK
+    assert page.stat().st_mode & 0o777 == 0o600

@@ -176,3 +176,14 @@ def test_parquet_without_pyarrow_says_how_to_install(
     assert main(["export", str(out), "--format", "parquet", "-o", str(tmp_path / "t")]) == 2
     assert "pip install 'imr-llm[parquet]'" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_exported_tables_are_readable_by_their_owner_only(
+    out: Path, tmp_path: Path, fmt: str
+) -> None:
+    folder = tmp_path / fmt
+    assert main(["export", str(out), "--format", fmt, "-o", str(folder)]) == EXIT_OK
+    written = sorted(folder.iterdir())
+    assert [p.suffix for p in written] == [f".{fmt}"] * 2
+    assert {p.stat().st_mode & 0o777 for p in written} == {0o600}
