@@ -77,12 +77,7 @@ def prepare(
     """
     from .replay import Replayer
 
-    bdir = BatchDir(folder)
-    if bdir.root.exists() and any(bdir.root.iterdir()):
-        raise UsageError(f"{bdir.root} is not empty; prepare writes into a new folder")
-    # The folder will hold every letter's text and the model's answers: owner only.
-    bdir.root.mkdir(parents=True, exist_ok=True)
-    bdir.root.chmod(0o700)
+    bdir = _new_folder(folder)
     batch = current_settings(settings or LlmSettings(), max_chars=max_chars)
     replayer = Replayer(batch.llm)
     store = cache if cache is not None else NullCache()
@@ -102,6 +97,16 @@ def prepare(
     # Written last: a folder without batch.json is an interrupted prepare, never half-used.
     write_atomic(bdir.settings_path, [batch.to_json()])
     return done
+
+
+def _new_folder(folder: str | os.PathLike[str]) -> BatchDir:
+    bdir = BatchDir(folder)
+    if bdir.root.exists() and any(bdir.root.iterdir()):
+        raise UsageError(f"{bdir.root} is not empty; prepare writes into a new folder")
+    # The folder will hold every letter's text and the model's answers: owner only.
+    bdir.root.mkdir(parents=True, exist_ok=True)
+    bdir.root.chmod(0o700)
+    return bdir
 
 
 def _entry(
