@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .batch_files import MAX_BYTES, MAX_REQUESTS
 from .errors import LlmError
+from .journal import open_private
 from .load import DEFAULT_MAX_CHARS
 from .options import add_cache_options, cache_for
 from .settings import DEFAULT_MODEL, MODE_NAMES
@@ -169,8 +170,7 @@ def _collect_to_file(args: argparse.Namespace, api: BatchApi, cache: ResponseCac
     # quote medical records, so a new file is readable by its owner only.
     tmp = f"{args.output}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8") as out:
+        with open_private(tmp) as out:
             done = collect(args.folder, out, api=api, round_=args.round, cache=cache)
         if os.path.exists(args.output):
             shutil.copymode(args.output, tmp)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
@@ -12,6 +11,7 @@ from typing import TextIO
 from . import __version__, bulk_cli, export, summary
 from .batch_cli import add_command as add_batch_command
 from .errors import UsageError
+from .journal import open_private
 from .load import DEFAULT_MAX_CHARS, iter_paths
 from .models import Extraction
 from .options import add_llm_options, cache_for, endpoint_options
@@ -105,9 +105,7 @@ def _emit(args: argparse.Namespace, rows: Iterator[Extraction]) -> int:
     if args.max_chars < 1:
         raise UsageError("--max-chars must be a positive number")
     if args.output:
-        # Rows quote medical records: a new output file is readable by its owner only.
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8") as out:
+        with open_private(args.output) as out:
             return _write(rows, out, pretty=args.pretty)
     return _write(rows, sys.stdout, pretty=args.pretty)
 

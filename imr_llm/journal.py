@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Self, TextIO
 
 from pydantic import ValidationError
 
@@ -38,6 +38,14 @@ _HEAD = re.compile(
     rb'\{"source":\{"path":(null|"(?:[^"\\]|\\.)*"),"sha256":"([0-9a-f]{64})",'
     rb'"chars":\d+\},"status":"(\w+)"'
 )
+
+
+def open_private(path: str) -> TextIO:
+    """``path`` opened for writing text; a new file is readable by its owner only.
+
+    Rows, review pages and reports quote medical records.
+    """
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8")
 
 
 def row_key(path: str | None, sha256: str) -> Key:

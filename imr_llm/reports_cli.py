@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .evaluate import ALIGN_THRESHOLD, DEFINITIONS, evaluate
+from .journal import open_private
 from .labels import read_labels
 from .pricing import PRICES, parse_price
 from .report import render_report
@@ -129,11 +129,6 @@ def _pick(views: list[LetterView], wanted: str) -> list[LetterView]:
     )
 
 
-def _private(path: str) -> TextIO:
-    """``path`` opened for writing; a new file is readable by its owner only, like the rows."""
-    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8")
-
-
 def run_review(args: argparse.Namespace) -> int:
     """Write the review page for ``args.rows``."""
     rows = read_rows(args.rows)
@@ -141,7 +136,7 @@ def run_review(args: argparse.Namespace) -> int:
     views = load_views(rows, base=base)
     if args.letter:
         views = _pick(views, args.letter)
-    with _private(args.output) as out:  # the page quotes the letters
+    with open_private(args.output) as out:  # the page quotes the letters
         out.write(render_review(views))
     status = EXIT_OK
     for view in views:
@@ -169,6 +164,6 @@ def _add_report(commands: Commands) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Write the report page for ``args.rows``."""
     rows = read_rows(args.rows)
-    with _private(args.output) as out:
+    with open_private(args.output) as out:
         out.write(render_report(rows, title=args.title))
     return EXIT_OK
