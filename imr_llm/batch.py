@@ -26,7 +26,7 @@ from .batch_files import (
 )
 from .cache import NullCache, ResponseCache, schema_hash
 from .errors import InputError, UsageError
-from .extract import request_key
+from .extract import cached_row, request_key
 from .load import DEFAULT_MAX_CHARS, iter_paths, load_path
 from .normalize import normalize
 from .prompts import load_prompts
@@ -128,10 +128,9 @@ def _entry(
     if anchors.format == "not_imr":
         row = anchors_extraction(letter.text, path=letter.path, warnings=letter.warnings)
         return {**entry, "row": row.model_dump(mode="json")}, None
-    hit = cache.get(request_key(normalized.text, replayer.settings))
+    hit = cached_row(cache, request_key(normalized.text, replayer.settings), letter.path)
     if hit is not None:
-        row = hit.model_copy(update={"source": hit.source.model_copy(update={"path": letter.path})})
-        return {**entry, "row": row.model_dump(mode="json"), "cached": True}, None
+        return {**entry, "row": hit.model_dump(mode="json"), "cached": True}, None
     return entry, replayer.first_request(letter.text, anchors)
 
 

@@ -47,6 +47,14 @@ def request_key(normalized: str, settings: LlmSettings) -> str:
     )
 
 
+def cached_row(store: ResponseCache, key: str, path: str | None) -> Extraction | None:
+    """The row ``store`` holds for ``key``, as a row of the file at ``path``."""
+    hit = store.get(key)
+    if hit is None:
+        return None
+    return hit.model_copy(update={"source": hit.source.model_copy(update={"path": path})})
+
+
 def best_answer(result: CallResult) -> tuple[Answer | None, bool]:
     """The accepted answer, or else the attempt with the fewest blocking conflicts."""
     if result.answer is not None:
@@ -147,9 +155,8 @@ def _start(
     client = client or _default_client()
     store = _cache(cache)
     key = request_key(normalized.text, client.settings)
-    hit = store.get(key)
-    if hit is not None:
-        return hit.model_copy(update={"source": hit.source.model_copy(update={"path": path})})
+    if (hit := cached_row(store, key, path)) is not None:
+        return hit
     letter = letter_for_prompt(normalized)
     return _Job(text, anchors, client, store, key, path, warnings, letter)
 
@@ -190,4 +197,4 @@ async def aextract(
     return job.finish(result, raise_on_error=raise_on_error)
 
 
-__all__ = ["aextract", "best_answer", "build_row", "extract", "request_key"]
+__all__ = ["aextract", "best_answer", "build_row", "cached_row", "extract", "request_key"]
