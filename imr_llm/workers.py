@@ -51,6 +51,11 @@ class _Worker:
     def exitcode(self) -> int | None:
         return None if isinstance(self.process, threading.Thread) else self.process.exitcode
 
+    @property
+    def sentinel(self) -> int | None:
+        """What becomes ready when a worker process dies (a thread has none)."""
+        return None if isinstance(self.process, threading.Thread) else self.process.sentinel
+
 
 def worker_crashed(source: SourceInfo, exitcode: int | None) -> Extraction:
     """The row of a letter whose worker process died before answering it."""
@@ -162,7 +167,7 @@ class _Pool:
 
     def _wait(self) -> None:
         by_conn = {w.rows: w for w in self.workers}
-        by_sentinel = {w.process.sentinel: w for w in self.workers if not w.inline}  # type: ignore[union-attr]
+        by_sentinel = {w.sentinel: w for w in self.workers if w.sentinel is not None}
         ready = mpc.wait([*by_conn, *by_sentinel])
         dead = {by_sentinel[r] for r in ready if r in by_sentinel}
         for conn in ready:
