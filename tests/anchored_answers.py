@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from fake_openai import Reply, chat_completion
@@ -52,6 +53,15 @@ def variants(text: str, count: int, *, start: int = 0) -> Iterator[tuple[str, st
     for n in range(start, start + count):
         case = f"CM99-{n:07d}"
         yield case, text.replace(found[0], case)
+
+
+def letter_files(folder: Path, text: str, count: int) -> dict[str, str]:
+    """``count`` variants of ``text`` written to ``folder`` as <case number>.txt, by case number."""
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = dict(variants(text, count))
+    for case, variant in letters.items():
+        (folder / f"{case}.txt").write_text(variant, encoding="utf-8")
+    return letters
 
 
 def answering(

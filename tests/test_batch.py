@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anchored_answers import answering, case_number_of, variants
+from anchored_answers import answering, case_number_of, letter_files
 from conftest import corpus_letter
 from fake_batches import FakeBatches
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
@@ -155,11 +155,8 @@ def test_letters_an_expired_batch_left_unanswered_are_prepared_again_alone(
     tmp_path: Path,
 ) -> None:
     """The cache makes re-preparing the same inputs a per-letter resubmission."""
-    texts = dict(variants(corpus_letter("CM16-0213037"), 3))
     folder = tmp_path / "letters"
-    folder.mkdir()
-    for case, text in texts.items():
-        (folder / f"{case}.txt").write_text(text, encoding="utf-8")
+    texts = letter_files(folder, corpus_letter("CM16-0213037"), 3)
     answers = answering(texts)
     expired = sorted(texts)[2]  # the batch expired before answering this letter
     with Cache(tmp_path / "cache.sqlite") as cache:

@@ -15,7 +15,7 @@ from typing import Any
 
 import openai
 import pytest
-from anchored_answers import answering, case_number_of, variants
+from anchored_answers import answering, case_number_of, letter_files, variants
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply
 
@@ -39,12 +39,7 @@ def _client(fake: FakeOpenAI, **kw: Any) -> LlmClient:
 
 
 def _letters(folder: Path, count: int) -> dict[str, str]:
-    """``count`` distinct letter files in ``folder``, by case number."""
-    folder.mkdir(parents=True, exist_ok=True)
-    letters = dict(variants(BASE, count))
-    for case, text in letters.items():
-        (folder / f"{case}.txt").write_text(text, encoding="utf-8")
-    return letters
+    return letter_files(folder, BASE, count)
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

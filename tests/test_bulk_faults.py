@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anchored_answers import answering, case_number_of, variants
+from anchored_answers import answering, case_number_of, letter_files
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply
 
@@ -39,11 +39,7 @@ FAULTS = [
 
 
 def _letters(folder: Path, count: int) -> dict[str, str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    letters = dict(variants(BASE, count))
-    for case, text in letters.items():
-        (folder / f"{case}.txt").write_text(text, encoding="utf-8")
-    return letters
+    return letter_files(folder, BASE, count)
 
 
 class Flaky:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anchored_answers import answering, case_number_of, variants
+from anchored_answers import answering, case_number_of, letter_files, variants
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI
 
@@ -78,10 +78,7 @@ def test_bulk_command_with_workers_resumes_and_shares_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "letters"
-    folder.mkdir()
-    letters = dict(variants(BASE, 24))
-    for case, text in letters.items():
-        (folder / f"{case}.txt").write_text(text, encoding="utf-8")
+    letters = letter_files(folder, BASE, 24)
     monkeypatch.setenv("IMR_LLM_MODEL", "gpt-4o-mini")
     monkeypatch.setenv("IMR_LLM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -146,10 +143,7 @@ def _gone(pid: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stopped_run_stops_its_workers_and_resumes(tmp_path: Path, signum: int) -> None:
     folder = tmp_path / "in"
-    folder.mkdir()
-    letters = dict(variants(BASE, 40))
-    for case, text in letters.items():
-        (folder / f"{case}.txt").write_text(text, encoding="utf-8")
+    letters = letter_files(folder, BASE, 40)
     out = tmp_path / "out.jsonl"
     argv = ["bulk", str(folder), "-o", str(out), "--no-cache", "--workers", "2"]
     argv += ["--concurrency", "2", "--no-progress"]
