@@ -103,7 +103,6 @@ class Progress:
             print(message, file=sys.stderr)
 
     def __enter__(self) -> Self:
-        self.started = time.monotonic()
         self.bar.start()
         return self
 
