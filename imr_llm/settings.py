@@ -47,3 +47,4 @@ class Connection:
     api_key: str
     timeout: float
     transport_retries: int
+    lean_http: bool = True

@@ -23,6 +23,7 @@ from imr_llm.verify import blocking, compare
 
 from .chat import instructor_for
 from .precheck import precheck
+from .transport import lean_async_client
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 logging.getLogger("instructor").propagate = False
@@ -163,6 +164,7 @@ class LlmClient:
         *,
         settings: LlmSettings | None = None,
         async_client: openai.AsyncOpenAI | None = None,
+        lean_http: bool = False,
     ) -> None:
         if openai_client is None and async_client is None:
             raise UsageError("LlmClient needs an openai.OpenAI or openai.AsyncOpenAI client")
@@ -171,6 +173,7 @@ class LlmClient:
         self._base_url, self._key = str(raw.base_url), str(raw.api_key)
         timeout = raw.timeout if isinstance(raw.timeout, int | float) else 120.0
         self._transport = (float(timeout), int(raw.max_retries))
+        self._lean_http = lean_http  # what make_client chose, for worker processes
         mode = MODES[self.settings.mode]
         self._sync = instructor_for(openai_client, mode) if openai_client else None
         self._async = instructor_for(async_client, mode) if async_client else None
@@ -182,7 +185,7 @@ class LlmClient:
     def connection(self) -> Connection:
         """How to reach the endpoint from another process (it holds the key: memory only)."""
         timeout, retries = self._transport
-        return Connection(self._base_url, self._key, timeout, retries)
+        return Connection(self._base_url, self._key, timeout, retries, self._lean_http)
 
     @property
     def base_url(self) -> str:
@@ -262,8 +265,14 @@ def make_client(
     timeout: float = 120.0,
     transport_retries: int = 2,
     http_client: Any = None,
+    lean_http: bool = True,
 ) -> LlmClient:
-    """Build a client for OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp)."""
+    """Build a client for OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp).
+
+    ``http_client`` replaces the sync client's httpx client. ``lean_http`` puts the async
+    client (bulk runs) on imr-llm's HTTP/1.1 transport (``imr_llm.llm.transport``), which
+    costs a tenth of httpx's default CPU per request; False keeps httpx's own.
+    """
     settings = LlmSettings(
         model=model or DEFAULT_MODEL,
         mode=mode,
@@ -276,8 +285,9 @@ def make_client(
     common: dict[str, Any] = {"base_url": base_url, "api_key": key, "timeout": timeout}
     common["max_retries"] = transport_retries
     sync = openai.OpenAI(**common, http_client=http_client)
-    async_client = openai.AsyncOpenAI(**common)
-    return LlmClient(sync, settings=settings, async_client=async_client)
+    lean = lean_async_client() if lean_http else None
+    async_client = openai.AsyncOpenAI(**common, http_client=lean)
+    return LlmClient(sync, settings=settings, async_client=async_client, lean_http=lean_http)
 
 
 def client_from_env(**overrides: Any) -> LlmClient:
