@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .formats import recognise
@@ -17,6 +18,13 @@ from .normalize import Normalized, normalize
 from .reviewer import find_reviewer
 
 _ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(.+)")
+
+
+@lru_cache(maxsize=4096)
+def _item_field(name: str) -> tuple[int, str] | None:
+    """``items[2].decision`` -> (2, "decision"); None for a letter-level field."""
+    m = _ITEM_FIELD.fullmatch(name)
+    return (int(m[1]), m[2]) if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +51,8 @@ class Anchors:
     def __post_init__(self) -> None:
         items: dict[int, dict[str, Any]] = {}
         for a in self.anchors:
-            if m := _ITEM_FIELD.fullmatch(a.field):
-                items.setdefault(int(m[1]), {})[m[2]] = a.value
+            if parsed := _item_field(a.field):
+                items.setdefault(parsed[0], {})[parsed[1]] = a.value
         object.__setattr__(self, "_values", {a.field: a.value for a in self.anchors})
         object.__setattr__(self, "_items", [items[i] for i in sorted(items)])
 

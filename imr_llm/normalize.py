@@ -26,26 +26,24 @@ class Normalized:
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalized span ``[start, end)`` to the original text."""
+        starts, origins, lengths = self.starts, self.origins, self.lengths
+        if not starts:
+            return 0, 0
+        i = max(bisect_right(starts, start) - 1, 0)
+        offset = start - starts[i]
+        if offset < lengths[i]:
+            a = origins[i] + offset
+        elif i + 1 < len(starts):  # a synthetic separator: the next token's start
+            a = origins[i + 1]
+        else:
+            a = origins[i] + lengths[i]
         if end <= start:
-            pos = self._point(start, at_end=False)
-            return pos, pos
-        a, b = self._point(start, at_end=False), self._point(end, at_end=True)
+            return a, a
+        j = max(bisect_right(starts, end - 1) - 1, 0)
+        offset = end - 1 - starts[j]
+        b = origins[j] + (offset + 1 if offset < lengths[j] else lengths[j])
         # A span that covers only a synthetic separator is the point between two tokens.
         return (a, b) if a <= b else (b, b)
-
-    def _point(self, pos: int, *, at_end: bool) -> int:
-        if not self.starts:
-            return 0
-        probe = pos - 1 if at_end else pos
-        i = max(bisect_right(self.starts, probe) - 1, 0)
-        offset = probe - self.starts[i]
-        if offset >= self.lengths[i]:
-            # A synthetic separator: snap to the neighbouring token edge.
-            if at_end:
-                return self.origins[i] + self.lengths[i]
-            nxt = min(i + 1, len(self.starts) - 1)
-            return self.origins[nxt] if nxt != i else self.origins[i] + self.lengths[i]
-        return self.origins[i] + offset + (1 if at_end else 0)
 
 
 def _double_spaced(gaps: list[int]) -> bool:
