@@ -24,7 +24,7 @@ import httpx2
 # How long an idle connection is kept, as httpx does: servers drop idle ones after a while,
 # and a request written to a connection the server has just closed is lost.
 KEEPALIVE_EXPIRY = 5.0
-MAX_IDLE = 128
+MAX_IDLE = 512  # per host, per event loop; beyond it a finished connection is closed
 # Bigger than any header block an API sends, and than asyncio's 64 KiB default line limit.
 READ_LIMIT = 1 << 20
 
