@@ -136,10 +136,16 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+@dataclass(frozen=True)
+class Result:
+    share: float  # of the ideal C/L
+    overhead_ms: float  # client CPU per letter
+
+
 def calibrate(all_bases: list[Base]) -> float:
     """CPU microseconds per letter of the anchors pass: how fast this (shared) host is now.
 
-    A 2-vCPU VM's speed swings by up to 1.5x with its neighbours; the ratio of the overhead to
+    A 2-vCPU VM's speed swings by up to 2x with its neighbours; the ratio of the overhead to
     this figure moves far less than either, so both are printed.
     """
     texts = [b.text for b in all_bases]
@@ -239,12 +245,6 @@ def verdict(args: argparse.Namespace, result: Result, before: float, after: floa
     share = "met" if result.share >= 0.9 else "MISSED"
     overhead = "met" if result.overhead_ms < 5 else "MISSED"
     print(f"targets at C=32, L=200 ms: >= 90% of C/L {share}; overhead < 5 ms {overhead}")
-
-
-@dataclass(frozen=True)
-class Result:
-    share: float  # of the ideal C/L
-    overhead_ms: float  # client CPU per letter
 
 
 def report(

@@ -54,10 +54,14 @@ class _Head:
     keep_alive: bool
 
     def value(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return None
+        return _header(self.headers, name)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
 
 
 class _Stale(Exception):
@@ -65,7 +69,7 @@ class _Stale(Exception):
 
 
 def _timeouts(request: httpx2.Request) -> dict[str, float | None]:
-    return dict(request.extensions.get("timeout") or {})
+    return request.extensions.get("timeout") or {}
 
 
 def _request_bytes(request: httpx2.Request, body: bytes) -> bytes:
@@ -87,10 +91,9 @@ def _parse_head(block: bytes) -> _Head:
         if not colon or not name or name != name.strip():
             raise httpx2.RemoteProtocolError(f"malformed header line: {line[:80]!r}")
         headers.append((name, value.strip()))
-    head = _Head(int(code), reason, headers, True)
-    connection = (head.value(b"connection") or b"").lower()
+    connection = (_header(headers, b"connection") or b"").lower()
     keep = b"close" not in connection and (version == b"HTTP/1.1" or b"keep-alive" in connection)
-    return _Head(head.status, reason, headers, keep)
+    return _Head(int(code), reason, headers, keep)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -111,7 +114,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 async def _read_body(reader: asyncio.StreamReader, head: _Head, method: str) -> tuple[bytes, bool]:
     """The whole body, and whether the connection can carry another request."""
-    if method == "HEAD" or head.status in (204, 304) or head.status < 200:
+    if method == "HEAD" or head.status in (204, 304):
         return b"", head.keep_alive
     if b"chunked" in (head.value(b"transfer-encoding") or b"").lower():
         return await _read_chunked(reader), head.keep_alive
@@ -255,7 +258,7 @@ async def _read_head(reader: asyncio.StreamReader) -> _Head:
     return head
 
 
-async def _send(conn: _Conn, request: httpx2.Request, data: bytes) -> None:
+async def _write(conn: _Conn, request: httpx2.Request, data: bytes) -> None:
     try:
         conn.writer.write(data)
         async with asyncio.timeout(_timeouts(request).get("write")):
@@ -270,7 +273,7 @@ async def _round_trip(
     conn: _Conn, request: httpx2.Request, data: bytes
 ) -> tuple[_Head, bytes, bool]:
     """Send the request and read the whole answer: (head, body, reusable)."""
-    await _send(conn, request, data)
+    await _write(conn, request, data)
     try:
         async with asyncio.timeout(_timeouts(request).get("read")):
             head = await _read_head(conn.reader)
