@@ -77,6 +77,7 @@ class RawServer:
     tls: ssl.SSLContext | None = None
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
+    closed_by_client: int = 0
 
     def __post_init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -114,6 +115,7 @@ class RawServer:
                 conn.sendall(answer.data)
                 if answer.close:
                     return
+            self.closed_by_client += 1
 
     def __enter__(self) -> RawServer:
         return self

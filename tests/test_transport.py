@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import gzip
 import ipaddress
 import socket
 import ssl
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,6 +69,32 @@ def test_each_event_loop_keeps_its_own_connections() -> None:
                 loop.run_until_complete(transport.aclose())
                 loop.close()
         assert [s.connection for s in server.seen] == [0, 1, 0, 1]
+
+
+def test_a_dropped_transport_closes_its_connections_on_their_own_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As on the bulk loop, which runs in its own thread and outlives every client used on it.
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    warned: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", warned.append)
+    with RawServer(always(Answer(OK))) as server:
+        client = httpx2.AsyncClient(transport=LeanTransport())
+        sent = asyncio.run_coroutine_threadsafe(client.get(server.url), loop)
+        assert sent.result(5).status_code == 200
+        del client, sent
+        gc.collect()
+        deadline = time.monotonic() + 5
+        while server.closed_by_client < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.closed_by_client == 1
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+    gc.collect()
+    assert warned == []
 
 
 def test_concurrent_requests_open_connections_as_needed_then_reuse_them() -> None:

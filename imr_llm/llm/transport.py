@@ -14,6 +14,7 @@ the environment the client is the SDK's usual one: httpx reads proxies only for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import urllib.request
@@ -44,6 +45,10 @@ class _Conn:
 
     def close(self) -> None:
         self.writer.close()
+
+    def abort(self) -> None:
+        """Close at once, dropping anything not yet sent (the connection is in an unknown state)."""
+        self.writer.transport.abort()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +217,7 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         try:
             head, body, keep = await _round_trip(conn, request, data)
         except BaseException:
-            conn.close()  # unknown state (cancelled, timed out, broken): never reused
+            conn.abort()  # unknown state (cancelled, timed out, broken): never reused
             raise
         if keep:
             self._release(key, conn)
@@ -226,11 +231,29 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        for (loop, *_), idle in self._idle.items():
-            for conn in idle if not loop.is_closed() else ():
-                conn.close()
-        self._idle.clear()
+        self._close_idle()
         await self._fallback.aclose()
+
+    def __del__(self) -> None:
+        # Dropped without aclose(), as a client used on the bulk loop (which outlives every
+        # run) usually is: close its connections on their own loops, not in the collector.
+        with contextlib.suppress(Exception):
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        """Close every idle connection, each on the loop that owns it."""
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for (loop, *_), idle in self._idle.items():
+            for conn in idle if not loop.is_closed() else ():  # a closed loop's cannot be
+                if loop is current:
+                    conn.close()
+                else:
+                    with contextlib.suppress(RuntimeError):  # closed meanwhile
+                        loop.call_soon_threadsafe(conn.close)
+        self._idle.clear()
 
 
 def _memory_body(request: httpx2.Request) -> bytes | None:
