@@ -47,4 +47,3 @@ class Connection:
     api_key: str
     timeout: float
     transport_retries: int
-    lean_http: bool = True

@@ -41,7 +41,6 @@ class Recipe:
     api_key: str
     timeout: float
     transport_retries: int
-    lean_http: bool
     cache_path: str | None
     concurrency: int
     rpm: float | None
@@ -50,8 +49,7 @@ class Recipe:
     def client(self) -> LlmClient:
         endpoint = {"base_url": self.base_url, "api_key": self.api_key, "timeout": self.timeout}
         kwargs: dict[str, Any] = {**asdict(self.settings), **endpoint}
-        retries, lean = self.transport_retries, self.lean_http
-        return make_client(**kwargs, transport_retries=retries, lean_http=lean)
+        return make_client(**kwargs, transport_retries=self.transport_retries)
 
     def cache(self) -> ResponseCache:
         return Cache(self.cache_path) if self.cache_path is not None else NullCache()
@@ -81,7 +79,6 @@ def recipe_for(plan: Plan, workers: int) -> Recipe:
         api_key=connection.api_key,
         timeout=connection.timeout,
         transport_retries=connection.transport_retries,
-        lean_http=connection.lean_http,
         cache_path=cache_path,
         concurrency=plan.concurrency,
         rpm=_per_minute(plan.limiter, "requests", workers),

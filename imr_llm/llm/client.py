@@ -21,9 +21,6 @@ from imr_llm.prompts import render
 from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
 from imr_llm.verify import blocking, compare
 
-from .chat import instructor_for
-from .precheck import precheck
-from .transport import lean_async_client
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 logging.getLogger("instructor").propagate = False
@@ -31,7 +28,6 @@ logging.getLogger("instructor").propagate = False
 # Wrapped once: instructor otherwise builds a new wrapper class (and its JSON schema) for
 # every request, which costs more CPU than the rest of a letter's processing.
 _RESPONSE_MODEL = instructor.response_schema(Answer)
-precheck(_RESPONSE_MODEL)
 _ANSWER_SCHEMA = Answer.model_json_schema()
 
 MODES = {
@@ -134,7 +130,7 @@ class _Recorder:
         return out
 
 
-def _transport_failure(exc: BaseException) -> openai.APIError | None:
+def _api_failure(exc: BaseException) -> openai.APIError | None:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, openai.APIError):
@@ -145,9 +141,9 @@ def _transport_failure(exc: BaseException) -> openai.APIError | None:
 
 def _error_for(exc: Exception, attempts: int) -> LlmError | None:
     """Map what instructor raised to our error, or None when re-asks simply ran out."""
-    transport = _transport_failure(exc)
-    if transport is not None:
-        return LlmUnavailableError(f"{type(transport).__name__}: {transport}", attempts=attempts)
+    failure = _api_failure(exc)
+    if failure is not None:
+        return LlmUnavailableError(f"{type(failure).__name__}: {failure}", attempts=attempts)
     if isinstance(exc, IncompleteOutputException):
         return LlmOutputError("the answer was cut off at max_tokens", attempts=attempts)
     if isinstance(exc, InstructorRetryException):
@@ -164,7 +160,6 @@ class LlmClient:
         *,
         settings: LlmSettings | None = None,
         async_client: openai.AsyncOpenAI | None = None,
-        lean_http: bool = False,
     ) -> None:
         if openai_client is None and async_client is None:
             raise UsageError("LlmClient needs an openai.OpenAI or openai.AsyncOpenAI client")
@@ -172,11 +167,10 @@ class LlmClient:
         raw: Any = openai_client or async_client
         self._base_url, self._key = str(raw.base_url), str(raw.api_key)
         timeout = raw.timeout if isinstance(raw.timeout, int | float) else 120.0
-        self._transport = (float(timeout), int(raw.max_retries))
-        self._lean_http = lean_http  # what make_client chose, for worker processes
+        self._http = (float(timeout), int(raw.max_retries))
         mode = MODES[self.settings.mode]
-        self._sync = instructor_for(openai_client, mode) if openai_client else None
-        self._async = instructor_for(async_client, mode) if async_client else None
+        self._sync = instructor.from_openai(openai_client, mode=mode) if openai_client else None
+        self._async = instructor.from_openai(async_client, mode=mode) if async_client else None
 
     @property
     def model(self) -> str:
@@ -184,8 +178,8 @@ class LlmClient:
 
     def connection(self) -> Connection:
         """How to reach the endpoint from another process (it holds the key: memory only)."""
-        timeout, retries = self._transport
-        return Connection(self._base_url, self._key, timeout, retries, self._lean_http)
+        timeout, retries = self._http
+        return Connection(self._base_url, self._key, timeout, retries)
 
     @property
     def base_url(self) -> str:
@@ -265,13 +259,10 @@ def make_client(
     timeout: float = 120.0,
     transport_retries: int = 2,
     http_client: Any = None,
-    lean_http: bool = True,
 ) -> LlmClient:
     """Build a client for OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp).
 
-    ``http_client`` replaces the sync client's httpx client. ``lean_http`` puts the async
-    client (bulk runs) on imr-llm's HTTP/1.1 transport (``imr_llm.llm.transport``), which
-    costs a tenth of httpx's default CPU per request; False keeps httpx's own.
+    ``http_client`` replaces the sync client's httpx client.
     """
     settings = LlmSettings(
         model=model or DEFAULT_MODEL,
@@ -285,9 +276,8 @@ def make_client(
     common: dict[str, Any] = {"base_url": base_url, "api_key": key, "timeout": timeout}
     common["max_retries"] = transport_retries
     sync = openai.OpenAI(**common, http_client=http_client)
-    lean = lean_async_client() if lean_http else None
-    async_client = openai.AsyncOpenAI(**common, http_client=lean)
-    return LlmClient(sync, settings=settings, async_client=async_client, lean_http=lean_http)
+    async_client = openai.AsyncOpenAI(**common)
+    return LlmClient(sync, settings=settings, async_client=async_client)
 
 
 def client_from_env(**overrides: Any) -> LlmClient:
