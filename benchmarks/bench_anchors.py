@@ -9,8 +9,8 @@ import argparse
 import time
 from pathlib import Path
 
-from imr_llm.load import load_bytes
-from imr_llm.record import anchors_extraction
+from imr_llm.anchors.record import anchors_extraction
+from imr_llm.letters.load import load_bytes
 
 LETTERS = Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"
 

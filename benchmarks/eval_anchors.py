@@ -10,9 +10,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from imr_llm.labels import TREATMENT_ITEM_FIELDS, compare, read_labels
-from imr_llm.load import load_path
-from imr_llm.record import anchors_extraction
+from imr_llm.anchors.record import anchors_extraction
+from imr_llm.checking.labels import TREATMENT_ITEM_FIELDS, compare, read_labels
+from imr_llm.letters.load import load_path
 
 
 def _letters(corpus: Path) -> list[tuple[Path, dict[str, object]]]:

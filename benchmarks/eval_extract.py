@@ -18,13 +18,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from imr_llm.answer import Answer
-from imr_llm.endpoint import EndpointOptions, open_client
-from imr_llm.extract import best_answer, extract
-from imr_llm.labels import compare, read_labels
+from imr_llm.checking.labels import compare, read_labels
+from imr_llm.extraction.answer import Answer
+from imr_llm.extraction.endpoint import EndpointOptions, open_client
+from imr_llm.extraction.pipeline import best_answer, extract
+from imr_llm.extraction.prompts import letter_for_prompt, load_prompts
 from imr_llm.llm import CallResult, LlmClient
 from imr_llm.models import Determination
-from imr_llm.prompts import letter_for_prompt, load_prompts
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 ITEM_FIELDS = ("request", "decision", "quantity", "treatment", "category", "subcategory")

@@ -1,7 +1,7 @@
 """imr-llm: California IMR determination letters as typed, verified records."""
 
-from .anchors import Anchor, Anchors, find_anchors
-from .cache import Cache, NullCache
+from .anchors.finder import Anchor, Anchors, find_anchors
+from .anchors.record import anchors_extraction
 from .errors import (
     BinaryInputError,
     EmptyInputError,
@@ -15,19 +15,19 @@ from .errors import (
     UnsupportedFormatError,
     UsageError,
 )
-from .load import Letter, load_bytes, load_path
+from .extraction.cache import Cache, NullCache
+from .letters.load import Letter, load_bytes, load_path
+from .letters.normalize import Normalized, normalize
 from .models import Determination, DisputedItem, Extraction, Guideline
-from .normalize import Normalized, normalize
-from .record import anchors_extraction
 
 # The LLM stack (openai, instructor) takes most of a second to import; load it on first use
 # so that deterministic work (`imr-llm anchors`) starts fast.
 _LAZY = {
     "LlmClient": "llm",
-    "aextract": "extract",
+    "aextract": "extraction.pipeline",
     "client_from_env": "llm",
-    "extract": "extract",
-    "extract_many": "bulk",
+    "extract": "extraction.pipeline",
+    "extract_many": "bulk.runner",
     "make_client": "llm",
 }
 

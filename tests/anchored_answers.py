@@ -14,8 +14,8 @@ from typing import Any
 
 from fake_openai import Reply, chat_completion
 
-from imr_llm.anchors import find_anchors
-from imr_llm.answer import Answer, AnswerItem
+from imr_llm.anchors.finder import find_anchors
+from imr_llm.extraction.answer import Answer, AnswerItem
 
 CASE_NUMBER = re.compile(r"CM\d{2}-\d{7}")
 

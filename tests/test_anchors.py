@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from conftest import CORPUS, cases, regression
 
-from imr_llm.anchors import Anchors, find_anchors
-from imr_llm.dates import to_iso
-from imr_llm.header import find_header, find_patient, find_summary_dates
-from imr_llm.normalize import normalize
-from imr_llm.reviewer import STATES, find_reviewer
-from imr_llm.spans import Found
+from imr_llm.anchors.dates import to_iso
+from imr_llm.anchors.finder import Anchors, find_anchors
+from imr_llm.anchors.header import find_header, find_patient, find_summary_dates
+from imr_llm.anchors.reviewer import STATES, find_reviewer
+from imr_llm.anchors.spans import Found
+from imr_llm.letters.normalize import normalize
 
 DATES = [
     ("dash-2digit", "10-13-16", "2016-10-13"),

@@ -17,16 +17,16 @@ from conftest import corpus_letter
 from fake_batches import FakeBatches
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
-from imr_llm.batch import prepare
-from imr_llm.batch_collect import collect
-from imr_llm.batch_files import BatchDir, read_jsonl
-from imr_llm.cache import Cache
-from imr_llm.cli import EXIT_OK, EXIT_USAGE, main
+from imr_llm.batch.collector import collect
+from imr_llm.batch.files import BatchDir, read_jsonl
+from imr_llm.batch.jobs import prepare
+from imr_llm.cli.app import EXIT_OK, EXIT_USAGE, main
 from imr_llm.errors import UsageError
-from imr_llm.extract import extract
+from imr_llm.extraction.cache import Cache
+from imr_llm.extraction.pipeline import extract
+from imr_llm.extraction.settings import LlmSettings
 from imr_llm.llm import make_client
 from imr_llm.models import Extraction
-from imr_llm.settings import LlmSettings
 
 LETTER = Path(__file__).parent / "data" / "corpus" / "seeds" / "001_e6b0d48aa7f5108d.txt"
 TRUE_ITEMS = [
@@ -305,7 +305,7 @@ def test_an_api_error_is_one_line_without_the_key(
 
 
 def test_requests_a_batch_never_answered_become_failed_rows(tmp_path: Path) -> None:
-    from imr_llm.batch import submit
+    from imr_llm.batch.jobs import submit
     from imr_llm.llm import batch_api
 
     _letters(tmp_path / "letters", 2)

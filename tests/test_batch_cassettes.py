@@ -18,12 +18,12 @@ from conftest import CORPUS, ROOT
 from fake_openai import FakeOpenAI, Reply
 from test_cassettes import EXHAUSTED_LETTER, REASK_LETTER
 
-from imr_llm.batch import prepare
-from imr_llm.batch_collect import collect
-from imr_llm.batch_files import BatchDir, read_jsonl
-from imr_llm.extract import extract
+from imr_llm.batch.collector import collect
+from imr_llm.batch.files import BatchDir, read_jsonl
+from imr_llm.batch.jobs import prepare
+from imr_llm.extraction.pipeline import extract
+from imr_llm.extraction.settings import LlmSettings
 from imr_llm.llm import LlmClient, make_client
-from imr_llm.settings import LlmSettings
 
 CASSETTES = ROOT / "cassettes" / "test_cassettes"
 # Cassettes recorded with another max_reasks than the cassette_client fixture's.

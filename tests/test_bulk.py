@@ -20,13 +20,14 @@ from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply
 
 from imr_llm import extract_many
-from imr_llm.bulk import Plan, run
-from imr_llm.cache import Cache, NullCache
-from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, main
+from imr_llm.bulk.plan import Plan
+from imr_llm.bulk.ratelimit import RateLimiter
+from imr_llm.bulk.runner import run
+from imr_llm.cli.app import EXIT_OK, EXIT_SOME_FAILED, main
 from imr_llm.errors import UsageError
+from imr_llm.extraction.cache import Cache, NullCache
 from imr_llm.llm import LlmClient, make_client
 from imr_llm.models import Extraction
-from imr_llm.ratelimit import RateLimiter
 
 DATA = Path(__file__).parent / "data"
 BASE = corpus_letter("CM16-0213037")
@@ -214,7 +215,7 @@ def test_kill_9_then_rerun_gives_every_row_once(tmp_path: Path, use: Use) -> Non
     argv = ["bulk", str(tmp_path / "in"), "-o", str(out), "--no-cache", "--concurrency", "2"]
     with FakeOpenAI(answering(letters, delay=0.05)) as fake:
         env = {**os.environ, "IMR_LLM_BASE_URL": fake.base_url}
-        command = [sys.executable, "-m", "imr_llm.cli", *argv]
+        command = [sys.executable, "-m", "imr_llm", *argv]
         proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while _line_count(out) < kill_after and time.monotonic() < deadline:

@@ -24,8 +24,8 @@ from anchored_answers import answering, case_number_of, letter_files
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply
 
-from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, main
-from imr_llm.journal import row_key
+from imr_llm.bulk.journal import row_key
+from imr_llm.cli.app import EXIT_OK, EXIT_SOME_FAILED, main
 
 BASE = corpus_letter("CM16-0213037")
 FAST = {"retry-after-ms": "1"}
@@ -138,7 +138,7 @@ def _kill_at_random(argv: list[str], env: dict[str, str], out: Path, rng: random
     """
     before = len(_complete_lines(out))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "imr_llm.cli", *argv],
+        [sys.executable, "-m", "imr_llm", *argv],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -18,12 +18,12 @@ from anchored_answers import answering, case_number_of, letter_files, variants
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI
 
-from imr_llm.bulk import extract_many
-from imr_llm.cli import EXIT_OK, main
+from imr_llm.bulk.pool import INLINE_NAME
+from imr_llm.bulk.runner import extract_many
+from imr_llm.cli.app import EXIT_OK, main
 from imr_llm.errors import UsageError
 from imr_llm.llm import LlmClient, make_client
 from imr_llm.models import Extraction
-from imr_llm.workers import INLINE_NAME
 
 BASE = corpus_letter("CM16-0213037")
 
@@ -52,7 +52,7 @@ def test_two_workers_give_the_same_rows_in_input_order_as_one() -> None:
 def test_workers_start_at_once_and_together_keep_to_the_concurrency() -> None:
     letters = dict(variants(BASE, 40))
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import imr_llm.worker"], check=True)
+    subprocess.run([sys.executable, "-c", "import imr_llm.bulk.worker"], check=True)
     worker_start = time.monotonic() - started  # the least a worker process needs to be ready
     with FakeOpenAI(answering(letters, delay=0.1)) as fake:
         started = time.monotonic()
@@ -149,7 +149,7 @@ def test_a_stopped_run_stops_its_workers_and_resumes(tmp_path: Path, signum: int
     argv += ["--concurrency", "2", "--no-progress"]
     with FakeOpenAI(answering(letters, delay=0.1)) as fake:
         env = {**os.environ, "IMR_LLM_BASE_URL": fake.base_url, "IMR_LLM_MODEL": "gpt-4o-mini"}
-        command = [sys.executable, "-m", "imr_llm.cli", *argv]
+        command = [sys.executable, "-m", "imr_llm", *argv]
         proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while (not out.exists() or out.read_text().count("\n") < 5) and time.monotonic() < deadline:

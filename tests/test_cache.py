@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from imr_llm.cache import Cache, NullCache, ResponseCache, cache_key, schema_hash
+from imr_llm.anchors.record import anchors_extraction
 from imr_llm.errors import UsageError
+from imr_llm.extraction.cache import Cache, NullCache, ResponseCache, cache_key, schema_hash
 from imr_llm.models import Determination, Extraction, LlmInfo
-from imr_llm.record import anchors_extraction
 
 LETTER = Path(__file__).parent / "data" / "corpus" / "dev" / "CM16-0213037.txt"
 SENTINEL = "sk-SENTINEL-0123456789abcdef"

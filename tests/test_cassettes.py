@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from conftest import FAKE_KEY, check_snapshot, corpus_letter
 
-from imr_llm.extract import extract
-from imr_llm.labels import compare, read_labels
+from imr_llm.checking.labels import compare, read_labels
+from imr_llm.extraction.pipeline import extract
 from imr_llm.llm import LlmClient, make_client
 from imr_llm.models import Extraction
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
-from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
+from imr_llm.cli.app import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
 
 DATA = Path(__file__).parent / "data"
 LETTER = DATA / "corpus" / "dev" / "CM16-0213037.txt"
@@ -106,7 +106,7 @@ def test_every_command_has_help() -> None:
 
 def test_console_script_reads_stdin() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "imr_llm.cli", "anchors", "-"],
+        [sys.executable, "-m", "imr_llm", "anchors", "-"],
         input=LETTER.read_bytes(),
         capture_output=True,
         check=False,
@@ -150,7 +150,7 @@ def test_extract_without_any_endpoint_is_a_usage_error(
 ) -> None:
     for name in ("IMR_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "IMR_LLM_LOCAL_PYTHON"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("imr_llm.endpoint.local_available", lambda: False)
+    monkeypatch.setattr("imr_llm.extraction.endpoint.local_available", lambda: False)
     assert main(["extract", "--no-cache", str(LETTER)]) == EXIT_USAGE
     assert "no LLM endpoint" in capsys.readouterr().err
 
@@ -174,9 +174,9 @@ def test_local_model_is_the_default_and_announced(
     for name in ("IMR_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     with FakeOpenAI([Reply(status=500)]) as fake:
-        monkeypatch.setattr("imr_llm.endpoint.local_available", lambda: True)
+        monkeypatch.setattr("imr_llm.extraction.endpoint.local_available", lambda: True)
         monkeypatch.setattr(
-            "imr_llm.endpoint.LocalServer.from_env", lambda **_: _StandInServer(fake)
+            "imr_llm.extraction.endpoint.LocalServer.from_env", lambda **_: _StandInServer(fake)
         )
         main(["extract", "--no-cache", "--max-reasks", "0", str(LETTER)])
     err = capsys.readouterr().err

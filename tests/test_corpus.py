@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from imr_llm.labels import compare, read_labels
-from imr_llm.record import anchors_extraction
+from imr_llm.anchors.record import anchors_extraction
+from imr_llm.checking.labels import compare, read_labels
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 LABELS = {

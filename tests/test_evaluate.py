@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from imr_llm.bulk.pricing import cost, parse_price, price_for
+from imr_llm.checking.evaluation import align_items, evaluate, match_letters, normalized, similarity
+from imr_llm.checking.rows import parse_rows
+from imr_llm.checking.scores import format_table
 from imr_llm.errors import UsageError
-from imr_llm.evaluate import align_items, evaluate, match_letters, normalized, similarity
 from imr_llm.models import Extraction
-from imr_llm.pricing import cost, parse_price, price_for
-from imr_llm.rows import parse_rows
-from imr_llm.scores import format_table
 
 
 def _item(request: str, decision: str = "upheld", **extra: Any) -> dict[str, Any]:

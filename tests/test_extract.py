@@ -15,8 +15,8 @@ import pytest
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
-from imr_llm.cache import Cache
-from imr_llm.extract import aextract, extract
+from imr_llm.extraction.cache import Cache
+from imr_llm.extraction.pipeline import aextract, extract
 from imr_llm.llm import LlmClient, make_client
 
 LETTER = corpus_letter("001_e6b0d48aa7f5108d")  # Norco overturned; Zoloft, Baclofen upheld

@@ -18,8 +18,8 @@ import pytest
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
-from imr_llm.anchors import find_anchors
-from imr_llm.extract import aextract, extract
+from imr_llm.anchors.finder import find_anchors
+from imr_llm.extraction.pipeline import aextract, extract
 from imr_llm.llm import LlmClient, make_client
 from imr_llm.models import Extraction
 

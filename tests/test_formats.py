@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import CORPUS, cases, regression
 
-from imr_llm.anchors import find_anchors
-from imr_llm.formats import recognise
-from imr_llm.normalize import normalize
-from imr_llm.record import anchors_extraction
+from imr_llm.anchors.finder import find_anchors
+from imr_llm.anchors.record import anchors_extraction
+from imr_llm.letters.formats import recognise
+from imr_llm.letters.normalize import normalize
 
 LEGACY_DETERMINED = """\
 Independent Medical Review Final Determination Letter

@@ -18,11 +18,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from imr_llm.anchors import Anchor, find_anchors
-from imr_llm.dates import to_iso
+from imr_llm.anchors.dates import to_iso
+from imr_llm.anchors.finder import Anchor, find_anchors
+from imr_llm.anchors.record import anchors_extraction
+from imr_llm.letters.normalize import normalize
 from imr_llm.models import Extraction
-from imr_llm.normalize import normalize
-from imr_llm.record import anchors_extraction
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 LETTERS = [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*/*.txt"))]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from imr_llm.grounding import ground, ground_in_request
+from imr_llm.extraction.grounding import ground, ground_in_request
 
 TEXT = (
     "Case Number: CM16-0213037\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import cases, regression
 
-from imr_llm.guidelines import expand_pages, parse_guideline
+from imr_llm.anchors.guidelines import expand_pages, parse_guideline
 
 OUTSIDE = (
     "The Expert Reviewer based their decision on recommendation(s) outside of the MTUS Guidelines. "

@@ -15,10 +15,10 @@ import pytest
 from conftest import corpus_letter
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
-from imr_llm.extract import extract
+from imr_llm.anchors.record import anchors_extraction
+from imr_llm.extraction.pipeline import extract
 from imr_llm.llm import make_client
 from imr_llm.models import Extraction
-from imr_llm.record import anchors_extraction
 
 SEED = corpus_letter("001_e6b0d48aa7f5108d")  # no header block: no case number to read
 DEV = corpus_letter("CM16-0213037")  # a header block with Case Number: CM16-0213037

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from imr_llm.bulk.journal import Journal, compact, peek, read_latest, row_key
 from imr_llm.errors import UsageError
-from imr_llm.journal import Journal, compact, peek, read_latest, row_key
 from imr_llm.models import ErrorInfo, Extraction, SourceInfo, Status
 
 

@@ -14,7 +14,6 @@ import pytest
 from pypdf import PdfWriter
 from pypdf.errors import DependencyError
 
-from imr_llm import load
 from imr_llm.errors import (
     BinaryInputError,
     EmptyInputError,
@@ -23,7 +22,8 @@ from imr_llm.errors import (
     PdfError,
     UsageError,
 )
-from imr_llm.load import Letter, iter_paths, load_bytes, load_path, load_stdin
+from imr_llm.letters import load
+from imr_llm.letters.load import Letter, iter_paths, load_bytes, load_path, load_stdin
 
 DATA = Path(__file__).parent / "data"
 LETTER_PDF = DATA / "letters" / "CM16-0242667.pdf"

@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import CORPUS, cases, regression
 
-from imr_llm.normalize import normalize
+from imr_llm.letters.normalize import normalize
 
 LETTERS = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.glob("*/*.txt"))
 DEV_LETTERS = [n for n in LETTERS if n.startswith("dev/")]

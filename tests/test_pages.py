@@ -15,9 +15,9 @@ import pytest
 from browser import CHROMIUM, Browser
 from test_reports_cli import LETTERS, injected_letter
 
-from imr_llm.cli import EXIT_OK, main
+from imr_llm.checking.rows import read_rows
+from imr_llm.cli.app import EXIT_OK, main
 from imr_llm.models import Discrepancy, Evidence, Extraction
-from imr_llm.rows import read_rows
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"

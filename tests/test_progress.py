@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from imr_llm.progress import Progress, _Eta, _Rate
-from imr_llm.summary import Summary, speed
+from imr_llm.bulk.progress import Progress, _Eta, _Rate
+from imr_llm.bulk.summary import Summary, speed
 
 
 def _shown(progress: Progress) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imr_llm.errors import UsageError
-from imr_llm.prompts import _dedent, letter_for_prompt, load_prompts, render
+from imr_llm.extraction.prompts import _dedent, letter_for_prompt, load_prompts, render
 
 
 def test_rendered_prompt_snapshot() -> None:

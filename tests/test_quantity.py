@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from imr_llm.quantity import Parsed, parse_quantity, parse_strength
+from imr_llm.anchors.quantity import Parsed, parse_quantity, parse_strength
 
 # Copied from corpus/seeds and corpus/dev labels.jsonl (request, quantity); tests must not
 # read the shared corpus at run time.

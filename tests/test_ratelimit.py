@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from imr_llm.ratelimit import MIN_FACTOR, Bucket, RateLimiter, estimate_tokens
+from imr_llm.bulk.ratelimit import MIN_FACTOR, Bucket, RateLimiter, estimate_tokens
 
 
 class Clock:

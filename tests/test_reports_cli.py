@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imr_llm.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
+from imr_llm.cli.app import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, main
 
 DEV = Path(__file__).parent / "data" / "corpus" / "dev"
 SEEDS = Path(__file__).parent / "data" / "corpus" / "seeds"

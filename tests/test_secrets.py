@@ -22,9 +22,9 @@ import vcr
 from conftest import ROOT, corpus_letter
 from fake_openai import FakeOpenAI, Reply, chat_completion, full_answer
 
-from imr_llm.cache import Cache
-from imr_llm.cli import main
-from imr_llm.extract import extract
+from imr_llm.cli.app import main
+from imr_llm.extraction.cache import Cache
+from imr_llm.extraction.pipeline import extract
 from imr_llm.llm import make_client
 
 SENTINEL = "sk-SENTINEL-3f9c2a7e41d84b0c9e6a"
@@ -142,7 +142,7 @@ def test_an_error_body_echoing_the_key_does_not_reach_the_row(
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "imr_llm.cli", *args],
+        [sys.executable, "-m", "imr_llm", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from imr_llm.cli import EXIT_OK, EXIT_USAGE, main
+from imr_llm.cli.app import EXIT_OK, EXIT_USAGE, main
 from imr_llm.models import (
     Determination,
     DisputedItem,
@@ -172,7 +172,7 @@ def test_parquet_without_pyarrow_says_how_to_install(
     def missing(name: str) -> Any:
         raise ImportError(name)
 
-    monkeypatch.setattr("imr_llm.export.importlib.import_module", missing)
+    monkeypatch.setattr("imr_llm.bulk.export.importlib.import_module", missing)
     assert main(["export", str(out), "--format", "parquet", "-o", str(tmp_path / "t")]) == 2
     assert "pip install 'imr-llm[parquet]'" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()

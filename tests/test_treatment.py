@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from imr_llm.drugs import DRUGS
 from imr_llm.models import Category
-from imr_llm.services import RULES
-from imr_llm.treatment import resolve_treatment
+from imr_llm.treatment.drugs import DRUGS
+from imr_llm.treatment.lexicon import resolve_treatment
+from imr_llm.treatment.services import RULES
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 PT_OT = "Physical Therapy/Occupational Therapy (PT/OT)"
@@ -278,7 +278,9 @@ def test_drug_table_is_clean() -> None:
     assert all(n == n.lower() and n.strip() == n for n in names)
     assert {d.kind for d in DRUGS} <= {"brand", "generic", "alias"}
     assert {d.subcategory for d in DRUGS} - {None} <= SUBCATEGORIES
-    text = resources.files("imr_llm").joinpath("data/drugs.csv").read_text(encoding="utf-8")
+    text = (
+        resources.files("imr_llm.treatment").joinpath("data/drugs.csv").read_text(encoding="utf-8")
+    )
     rows = list(csv.DictReader(text.splitlines()))
     assert all(row["source_note"].strip() for row in rows)
 
@@ -290,7 +292,7 @@ def test_service_rules_use_the_dwc_taxonomy() -> None:
 
 def test_stays_pure_and_never_loads_the_optional_dictionary_when_resolved() -> None:
     code = (
-        "import sys; from imr_llm.treatment import resolve_treatment as r; "
+        "import sys; from imr_llm.treatment.lexicon import resolve_treatment as r; "
         "[r(q) for q in ('Norco 10/325mg #60', 'MRI of the left hip', 'Physical exam 2 times 8')]; "
         "bad = {'openai', 'instructor', 'drug_named_entity_recognition'} & set(sys.modules); "
         "print(sorted(bad))"

@@ -14,13 +14,12 @@ import tenacity
 from instructor.core import IncompleteOutputException, InstructorRetryException
 from instructor.core.hooks import Hooks
 
-from imr_llm.anchors import Anchors
-from imr_llm.answer import Answer, checking_against
+from imr_llm.anchors.finder import Anchors
 from imr_llm.errors import LlmError, LlmOutputError, LlmUnavailableError, UsageError
-from imr_llm.prompts import render
-from imr_llm.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
-from imr_llm.verify import blocking, compare
-
+from imr_llm.extraction.answer import Answer
+from imr_llm.extraction.prompts import render
+from imr_llm.extraction.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
+from imr_llm.extraction.verify import blocking, checking_against, compare
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 logging.getLogger("instructor").propagate = False

@@ -1,0 +1,5 @@
+"""``python -m imr_llm``: the command line."""
+
+from imr_llm.cli.app import main
+
+raise SystemExit(main())

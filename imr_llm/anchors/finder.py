@@ -1,0 +1,92 @@
+"""Deterministic anchors: regex facts found in a letter, with spans in the original text.
+
+This module and everything it imports stay free of the LLM stack.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from imr_llm.anchors.header import find_header, find_patient, find_summary_dates
+from imr_llm.anchors.items import find_items
+from imr_llm.anchors.legacy import find_legacy_items
+from imr_llm.anchors.reviewer import find_reviewer
+from imr_llm.letters.formats import recognise
+from imr_llm.letters.normalize import Normalized, normalize
+
+_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(.+)")
+
+
+@lru_cache(maxsize=4096)
+def _item_field(name: str) -> tuple[int, str] | None:
+    """``items[2].decision`` -> (2, "decision"); None for a letter-level field."""
+    m = _ITEM_FIELD.fullmatch(name)
+    return (int(m[1]), m[2]) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A fact found in a letter, with its span in the ORIGINAL text."""
+
+    field: str
+    value: Any
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    """Everything the deterministic pass found in one letter."""
+
+    format: str
+    anchors: tuple[Anchor, ...]
+    problems: tuple[str, ...]
+    # Grouped once: verification and merging read them several times per answer.
+    _values: dict[str, Any] = field(init=False, repr=False, compare=False)
+    _items: list[dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        items: dict[int, dict[str, Any]] = {}
+        for a in self.anchors:
+            if parsed := _item_field(a.field):
+                items.setdefault(parsed[0], {})[parsed[1]] = a.value
+        object.__setattr__(self, "_values", {a.field: a.value for a in self.anchors})
+        object.__setattr__(self, "_items", [items[i] for i in sorted(items)])
+
+    def get(self, field: str) -> Anchor | None:
+        """The anchor for ``field`` (e.g. ``items[0].decision``), if found."""
+        return next((a for a in self.anchors if a.field == field), None)
+
+    def values(self) -> dict[str, Any]:
+        """Field path to value, for every anchor (shared: do not modify)."""
+        return self._values
+
+    def items(self) -> list[dict[str, Any]]:
+        """Anchor values per disputed item, in letter order (shared: do not modify)."""
+        return self._items
+
+    @property
+    def item_count(self) -> int:
+        return sum(1 for a in self.anchors if a.field.endswith(".decision"))
+
+
+def find_anchors(text: str, normalized: Normalized | None = None) -> Anchors:
+    """Find every anchor in ``text``; spans refer to ``text`` itself.
+
+    ``normalized`` is ``normalize(text)`` when the caller already has it.
+    """
+    norm = normalized or normalize(text)
+    body = norm.text
+    fmt = recognise(body)
+    if fmt == "not_imr":
+        return Anchors(fmt, (), ())
+    found = find_header(body)
+    found += find_summary_dates(body, {f.field for f in found})
+    found += find_reviewer(body) + find_patient(body)
+    items, problems = find_items(body) if fmt == "current" else find_legacy_items(body)
+    found += items
+    anchors = tuple(Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found)
+    return Anchors(fmt, anchors, tuple(problems))

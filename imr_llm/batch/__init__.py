@@ -1,0 +1,1 @@
+"""The OpenAI Batch API path: prepare requests, submit, collect checked rows."""

@@ -1,0 +1,1 @@
+"""Scale: thousands of letters concurrently, resumable output, worker processes, tables."""

@@ -1,0 +1,1 @@
+"""The ``imr-llm`` command line: one module per command family."""

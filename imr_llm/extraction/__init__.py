@@ -1,0 +1,1 @@
+"""LLM extraction of one letter: the answer schema, prompts, verification, merge, cache."""

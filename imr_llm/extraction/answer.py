@@ -1,0 +1,106 @@
+"""The record the LLM is asked to return, with a validator hook for the anchors check.
+
+Long verbatim passages (rationales, guideline lines) are not requested: the anchors already
+hold them, and asking a model to copy them costs tokens and invites drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from imr_llm.models import Category, Decision, Priority, Reason, Sex
+
+# The check an answer must pass during one extraction (``verify.checking_against`` sets it):
+# the blocking problems it finds, as re-ask text. A context variable (one value per thread
+# and per asyncio task) rather than instructor's ``context=``, which would also switch on
+# Jinja rendering of every message on every attempt.
+Check = Callable[["Answer"], list[str]]
+_CHECK: ContextVar[Check | None] = ContextVar("imr_llm_check", default=None)
+
+# How many conflicts one re-ask message quotes; more only repeats the point.
+_MAX_QUOTED = 6
+
+
+@contextmanager
+def validating_with(check: Check) -> Iterator[None]:
+    """Run ``check`` on every Answer built inside this block; its problems fail validation."""
+    token = _CHECK.set(check)
+    try:
+        yield
+    finally:
+        _CHECK.reset(token)
+
+
+class _Lenient(BaseModel):
+    """Accepts raw control characters inside JSON strings, as some local servers emit them."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
+        try:
+            json.loads(json_data)
+        except (json.JSONDecodeError, TypeError):
+            # Unparseable even leniently: pydantic reports the syntax error itself.
+            with contextlib.suppress(json.JSONDecodeError, TypeError):
+                json_data = json.dumps(json.loads(json_data, strict=False))
+        return super().model_validate_json(json_data, **kwargs)
+
+
+class AnswerItem(_Lenient):
+    """One disputed item."""
+
+    request: str = Field(description='Item heading before ": Upheld" / ": Overturned".')
+    decision: Decision
+    treatment: str | None = Field(description='Drug or service, e.g. "Norco".')
+    generic_name: str | None
+    category: Category | None
+    subcategory: str | None
+    strength: str | None
+    quantity: float | None
+    reasons: list[Reason]
+    summary: str | None = Field(description="One sentence.")
+
+
+class AnswerReviewer(_Lenient):
+    licensure_states: list[str] = Field(description='Two-letter codes, e.g. "CA".')
+    specialties: list[str]
+
+
+class AnswerPatient(_Lenient):
+    age: int | None
+    sex: Sex | None
+
+
+class Answer(_Lenient):
+    """One IMR determination letter (dates as YYYY-MM-DD).
+
+    Every field is required (null allowed): grammar-constrained and strict decoders then
+    emit every key instead of stopping after the first few.
+    """
+
+    case_number: str | None
+    date_assigned: str | None
+    decision_date: str | None
+    ur_denial_date: str | None
+    date_of_injury: str | None
+    application_received: str | None
+    priority: Priority | None
+    reviewer: AnswerReviewer
+    patient: AnswerPatient
+    diagnoses: list[str]
+    items: list[AnswerItem]
+
+    @model_validator(mode="after")
+    def _agrees_with_letter(self) -> Answer:
+        check = _CHECK.get()
+        if check is not None and (problems := check(self)):
+            raise ValueError("; ".join(problems[:_MAX_QUOTED]))
+        return self

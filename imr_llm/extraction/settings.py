@@ -1,0 +1,49 @@
+"""LLM settings: provider choices as plain data (importing this loads no LLM library)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imr_llm.errors import UsageError
+
+MODE_NAMES = ("tools", "json", "md_json", "json_schema")
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    """Provider choices, all overridable: nothing here is specific to one vendor."""
+
+    model: str = DEFAULT_MODEL
+    mode: str = "tools"
+    # llama.cpp takes {"type": "json_object", "schema": ...} instead of json_schema.
+    json_object_schema: bool = False
+    max_tokens: int = 1500
+    max_reasks: int = 2
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODE_NAMES:
+            raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODE_NAMES)}")
+        if self.max_tokens < 1 or self.max_reasks < 0:
+            raise UsageError("max_tokens must be positive and max_reasks not negative")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointOptions:
+    model: str | None = None
+    base_url: str | None = None
+    mode: str | None = None
+    json_object_schema: bool = False
+    local: bool = False
+    max_reasks: int = 2
+    max_tokens: int = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """An endpoint's address and transport policy, picklable for worker processes."""
+
+    base_url: str
+    api_key: str
+    timeout: float
+    transport_retries: int

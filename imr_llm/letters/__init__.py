@@ -1,0 +1,1 @@
+"""Reading a letter: load text or PDF bytes, normalize line breaks, recognise the layout."""

@@ -1,0 +1,1 @@
+"""The treatment lexicon: drug and service names resolved to DWC categories."""
