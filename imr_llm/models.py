@@ -57,7 +57,7 @@ class Source(StrEnum):
 
 
 class Reason(StrEnum):
-    """Why the reviewer upheld or overturned the denial (documented in README)."""
+    """Why the reviewer upheld or overturned the denial (codebook: corpus/REASONS.md)."""
 
     GUIDELINE_NOT_RECOMMENDED = "guideline_not_recommended"
     CRITERIA_NOT_MET = "criteria_not_met"
@@ -66,6 +66,8 @@ class Reason(StrEnum):
     EXCEEDS_QUANTITY_OR_DURATION = "exceeds_quantity_or_duration"
     NO_RED_FLAGS = "no_red_flags"
     CONSERVATIVE_CARE_NOT_TRIED = "conservative_care_not_tried"
+    DEPENDS_ON_DENIED_REQUEST = "depends_on_denied_request"
+    DUPLICATE_OR_ALREADY_DONE = "duplicate_or_already_done"
     CRITERIA_MET = "criteria_met"
     DOCUMENTED_BENEFIT = "documented_benefit"
     OTHER = "other"
