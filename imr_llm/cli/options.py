@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from imr_llm.extraction.cache import Cache, NullCache, ResponseCache
-from imr_llm.extraction.settings import MODE_NAMES, EndpointOptions
+from imr_llm.extraction.settings import MODE_NAMES, STRATEGY_NAMES, EndpointOptions
 
 
 def add_llm_options(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,15 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --mode json: send response_format json_object with the schema (llama.cpp)",
     )
-    parser.add_argument("--local", action="store_true", help="run the bundled SmolLM2 model")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        help="letter: one call per letter; items: one small call per item (default: "
+        "IMR_LLM_STRATEGY, else items for the bundled model and letter for an endpoint)",
+    )
+    parser.add_argument(
+        "--local", action="store_true", help="run the bundled Qwen2.5-Coder-1.5B model"
+    )
     add_cache_options(parser)
     parser.add_argument("--max-reasks", type=int, default=2, help="re-asks on conflict (default 2)")
     parser.add_argument("--max-tokens", type=int, default=1500, help="answer budget (default 1500)")
@@ -43,6 +51,7 @@ def endpoint_options(args: argparse.Namespace) -> EndpointOptions:
         local=args.local,
         max_reasks=args.max_reasks,
         max_tokens=args.max_tokens,
+        strategy=args.strategy,
     )
 
 

@@ -38,10 +38,17 @@ def validating_with(check: Check) -> Iterator[None]:
         _CHECK.reset(token)
 
 
-class _Lenient(BaseModel):
-    """Accepts raw control characters inside JSON strings, as some local servers emit them."""
+class LenientModel(BaseModel):
+    """Accepts raw control characters inside JSON strings, as some local servers emit them.
 
-    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+    Its schema is closed (``additionalProperties: false``) because hosted strict modes
+    (OpenAI structured outputs, strict function calling) refuse an open object, while
+    parsing still ignores stray keys: a local model's extra key is not worth a re-ask.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore", use_enum_values=True, json_schema_extra={"additionalProperties": False}
+    )
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
@@ -54,7 +61,7 @@ class _Lenient(BaseModel):
         return super().model_validate_json(json_data, **kwargs)
 
 
-class AnswerItem(_Lenient):
+class AnswerItem(LenientModel):
     """One disputed item."""
 
     request: str = Field(description='Item heading before ": Upheld" / ": Overturned".')
@@ -69,17 +76,17 @@ class AnswerItem(_Lenient):
     summary: str | None = Field(description="One sentence.")
 
 
-class AnswerReviewer(_Lenient):
+class AnswerReviewer(LenientModel):
     licensure_states: list[str] = Field(description='Two-letter codes, e.g. "CA".')
     specialties: list[str]
 
 
-class AnswerPatient(_Lenient):
+class AnswerPatient(LenientModel):
     age: int | None
     sex: Sex | None
 
 
-class Answer(_Lenient):
+class Answer(LenientModel):
     """One IMR determination letter (dates as YYYY-MM-DD).
 
     Every field is required (null allowed): grammar-constrained and strict decoders then

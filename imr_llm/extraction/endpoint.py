@@ -14,8 +14,11 @@ from imr_llm.llm.local import LocalServer, local_available
 
 LOCAL_NOTICE = (
     "imr-llm: no LLM endpoint configured (OPENAI_API_KEY / IMR_LLM_BASE_URL); using the bundled "
-    "local model SmolLM2-135M: tiny and often wrong, so trust the anchored fields, not the rest"
+    "local model Qwen2.5-Coder-1.5B-Instruct on this machine's CPU (items strategy)"
 )
+# llama.cpp enforces a json_schema response_format with a grammar; it does not force tools.
+LOCAL_MODE = "json_schema"
+LOCAL_STRATEGY = "items"
 
 
 def _configured(options: EndpointOptions) -> bool:
@@ -38,6 +41,7 @@ def open_client(options: EndpointOptions) -> Iterator[LlmClient]:
             json_object_schema=options.json_object_schema,
             max_reasks=options.max_reasks,
             max_tokens=options.max_tokens,
+            strategy=options.strategy,
         )
         return
     if not options.local:
@@ -51,8 +55,9 @@ def open_client(options: EndpointOptions) -> Iterator[LlmClient]:
         yield make_client(
             model=server.model,
             base_url=server.base_url,
-            mode=options.mode or "tools",
+            mode=options.mode or os.environ.get("IMR_LLM_MODE") or LOCAL_MODE,
             max_reasks=options.max_reasks,
             max_tokens=options.max_tokens,
+            strategy=options.strategy or os.environ.get("IMR_LLM_STRATEGY") or LOCAL_STRATEGY,
             timeout=900,
         )

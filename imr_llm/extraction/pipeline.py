@@ -17,7 +17,9 @@ from imr_llm.letters.normalize import normalize
 from imr_llm.models import ErrorInfo, Extraction, LlmInfo, Usage
 
 if TYPE_CHECKING:
+    from imr_llm.errors import LlmError
     from imr_llm.extraction.settings import LlmSettings
+    from imr_llm.itemwise.calls import Outcome
     from imr_llm.llm import CallResult, LlmClient
 
 CacheArg = ResponseCache | Literal["default"] | None
@@ -34,17 +36,34 @@ def _answer_schema_hash() -> str:
     return schema_hash(Answer)
 
 
-def request_key(normalized: str, settings: LlmSettings) -> str:
-    """The cache key of a normalized letter sent with ``settings`` (extract, bulk and batch)."""
+def request_key(normalized: str, settings: LlmSettings, strategy: str = "letter") -> str:
+    """The cache key of a normalized letter sent with ``settings`` (extract, bulk and batch).
+
+    ``strategy`` is the one actually used for this letter ("items" falls back to "letter").
+    """
     s = settings
     mode = f"{s.mode}+schema" if s.json_object_schema else s.mode
+    schema = _answer_schema_hash()
+    if strategy == "items":
+        from imr_llm.itemwise.row import items_schema_hash
+
+        mode, schema = f"{mode}+items", items_schema_hash()
     return cache_key(
         normalized,
         model=s.model,
         mode=mode,
         prompt_version=load_prompts().version,
-        schema_hash=_answer_schema_hash(),
+        schema_hash=schema,
     )
+
+
+def strategy_for(anchors: Anchors, settings: LlmSettings) -> str:
+    """The strategy used for one letter: ``items`` only when the anchors hold every item."""
+    if settings.strategy != "items":
+        return "letter"
+    from imr_llm.itemwise.row import items_apply
+
+    return "items" if items_apply(anchors) else "letter"
 
 
 def cached_row(store: ResponseCache, key: str, path: str | None) -> Extraction | None:
@@ -123,6 +142,8 @@ class _Job:
     path: str | None
     warnings: Sequence[str]
     letter: str  # as the prompt shows it
+    normalized: str
+    strategy: str
 
     def finish(self, result: CallResult, *, raise_on_error: bool) -> Extraction:
         row = build_row(
@@ -133,10 +154,30 @@ class _Job:
             path=self.path,
             warnings=self.warnings,
         )
+        return self._keep(row, [a.raw for a in result.attempts], result.error, raise_on_error)
+
+    def finish_items(self, outcome: Outcome, *, raise_on_error: bool) -> Extraction:
+        from imr_llm.itemwise.row import build_items_row
+
+        row = build_items_row(
+            self.text,
+            self.anchors,
+            outcome,
+            model=self.client.model,
+            path=self.path,
+            warnings=self.warnings,
+        )
+        errors = outcome.errors()
+        raws = [a.raw for a in outcome.attempts()]
+        return self._keep(row, raws, errors[0] if errors else None, raise_on_error)
+
+    def _keep(
+        self, row: Extraction, raws: list[str], error: LlmError | None, raise_on_error: bool
+    ) -> Extraction:
         if row.error is None:
-            self.store.put(self.key, row, [a.raw for a in result.attempts])
-        elif raise_on_error and result.error is not None:
-            raise result.error
+            self.store.put(self.key, row, raws)
+        elif raise_on_error and error is not None:
+            raise error
         return row
 
 
@@ -154,11 +195,14 @@ def _start(
         return anchors_extraction(text, path=path, warnings=warnings)
     client = client or _default_client()
     store = _cache(cache)
-    key = request_key(normalized.text, client.settings)
+    strategy = strategy_for(anchors, client.settings)
+    key = request_key(normalized.text, client.settings, strategy)
     if (hit := cached_row(store, key, path)) is not None:
         return hit
-    letter = letter_for_prompt(normalized)
-    return _Job(text, anchors, client, store, key, path, warnings, letter)
+    letter = letter_for_prompt(normalized) if strategy == "letter" else ""
+    return _Job(
+        text, anchors, client, store, key, path, warnings, letter, normalized.text, strategy
+    )
 
 
 def extract(
@@ -174,6 +218,11 @@ def extract(
     job = _start(text, client, cache, path, warnings)
     if isinstance(job, Extraction):
         return job
+    if job.strategy == "items":
+        from imr_llm.itemwise.calls import ask_items
+
+        outcome = ask_items(job.client, job.text, job.normalized, job.anchors)
+        return job.finish_items(outcome, raise_on_error=raise_on_error)
     prompts = load_prompts()
     result = job.client.ask(prompts.system, prompts.user, job.letter, job.anchors)
     return job.finish(result, raise_on_error=raise_on_error)
@@ -192,9 +241,22 @@ async def aextract(
     job = _start(text, client, cache, path, warnings)
     if isinstance(job, Extraction):
         return job
+    if job.strategy == "items":
+        from imr_llm.itemwise.calls import aask_items
+
+        outcome = await aask_items(job.client, job.text, job.normalized, job.anchors)
+        return job.finish_items(outcome, raise_on_error=raise_on_error)
     prompts = load_prompts()
     result = await job.client.aask(prompts.system, prompts.user, job.letter, job.anchors)
     return job.finish(result, raise_on_error=raise_on_error)
 
 
-__all__ = ["aextract", "best_answer", "build_row", "cached_row", "extract", "request_key"]
+__all__ = [
+    "aextract",
+    "best_answer",
+    "build_row",
+    "cached_row",
+    "extract",
+    "request_key",
+    "strategy_for",
+]

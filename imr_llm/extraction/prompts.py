@@ -25,7 +25,8 @@ class Prompts:
     version: str
 
 
-def _read(name: str) -> str:
+def read_prompt(name: str) -> str:
+    """One prompt file shipped in prompts/, as text."""
     return (files("imr_llm.prompt_files") / name).read_text(encoding="utf-8")
 
 
@@ -38,7 +39,9 @@ def _check(name: str, template: str) -> None:
 @cache
 def load_prompts() -> Prompts:
     """The extraction prompts and their version, checked for stray template variables."""
-    prompts = Prompts(_read("system.txt"), _read("user.txt"), _read("VERSION").strip())
+    prompts = Prompts(
+        read_prompt("system.txt"), read_prompt("user.txt"), read_prompt("VERSION").strip()
+    )
     _check("system.txt", prompts.system)
     _check("user.txt", prompts.user)
     if "{{ letter }}" not in prompts.user:

