@@ -7,10 +7,11 @@ the letter visibly contains: an ungrounded value is reported, never silently acc
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from imr_llm.anchors.dates import DATE, to_iso
 from imr_llm.anchors.reviewer import STATES
+from imr_llm.extraction.values import canonical, number
 
 _DATES = re.compile(DATE, re.I)
 _CASE = re.compile(r"CM\d{2}-\d{7}")
@@ -24,6 +25,9 @@ _DATE_CONTEXT = {
     "application_received": r"application|received",
 }
 _NEAR = 80
+_NAMES = {code: name for name, code in STATES.items()}
+# A strength's numbers, units and signs, which letters space every way ("10 / 325 mg").
+_STRENGTH_PARTS = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[^\w\s]")
 # Written only in the header block: a "Case Number:" line further down is someone's text
 # (a quoted record, an injected fake header), never the letter's own.
 _HEADER_ONLY = {"case_number", "date_assigned", "decision_date", "application_received", "priority"}
@@ -64,8 +68,37 @@ def _header_block(text: str) -> str:
     return text[: m.start() if m else 2000]
 
 
+class Located(NamedTuple):
+    """Where the letter shows a value, and that value in the output contract's spelling."""
+
+    span: tuple[int, int]
+    value: Any
+
+
+def locate(field: str, value: Any, text: str) -> Located | None:
+    """Where ``text`` shows ``value`` for ``field``, however the LLM spelled it.
+
+    "01/31/2017" is looked for as the date it is, "Iowa" as the state; the value to record
+    comes back in the contract's spelling ("2017-01-31", "IA").
+    """
+    value = canonical(field, value)
+    if value is None:
+        return None
+    span = _span(field, value, text)
+    return None if span is None else Located(span, value)
+
+
 def ground(field: str, value: Any, text: str) -> tuple[int, int] | None:
-    """The span of ``text`` that shows ``value`` for ``field``, or None."""
+    """The span of ``text`` that shows ``value`` for ``field``, or None.
+
+    ``value`` must already be in the contract's spelling (ISO dates, USPS codes), since a
+    caller records it as given; :func:`locate` takes any spelling.
+    """
+    found = locate(field, value, text)
+    return found.span if found is not None and found.value == value else None
+
+
+def _span(field: str, value: Any, text: str) -> tuple[int, int] | None:
     if field in _HEADER_ONLY:
         text = _header_block(text)
     if field == "case_number":
@@ -79,8 +112,7 @@ def ground(field: str, value: Any, text: str) -> tuple[int, int] | None:
     if field == "patient.sex":
         return _find(text, _SEX_WORDS.get(str(value), r"(?!)"))
     if field == "reviewer.licensure_states":
-        names = {code: name for name, code in STATES.items()}
-        spans = [_literal(text, names.get(str(code), "\0")) for code in value]
+        spans = [_literal(text, _NAMES[code]) for code in value]
         return None if None in spans else _cover(spans)
     if field == "reviewer.specialties":
         spans = [_literal(text, str(name)) for name in value]
@@ -95,8 +127,10 @@ def _cover(spans: list[tuple[int, int] | None]) -> tuple[int, int] | None:
 
 def ground_in_request(name: str, value: Any, request: str) -> tuple[int, int] | None:
     """Where an item's quantity or strength shows in its request heading, or None."""
-    if name == "quantity" and isinstance(value, int | float) and float(value).is_integer():
-        return _find(request, rf"(?<![\d.]){int(value)}(?:\.0+)?(?![\d.])")
-    if name == "strength" and isinstance(value, str):
-        return _literal(request, value)
+    if name == "quantity" and (n := number(value)) is not None and n.is_integer():
+        return _find(request, rf"(?<![\d.]){int(n)}(?:\.0+)?(?![\d.])")
+    if name == "strength" and isinstance(value, str) and (parts := _STRENGTH_PARTS.findall(value)):
+        # Whole words only, as in _literal; any spacing between the parts.
+        pattern = r"\s*".join(re.escape(p) for p in parts)
+        return _find(request, rf"(?<![\w./%-]){pattern}(?!\w)")
     return None

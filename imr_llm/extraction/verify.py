@@ -1,4 +1,8 @@
-"""Compare an LLM answer with the anchors, field by field (pure; no LLM imports)."""
+"""Compare an LLM answer with the anchors, field by field (pure; no LLM imports).
+
+Values are compared by meaning (:mod:`imr_llm.extraction.values`): "01/31/2017" is the
+anchors' "2017-01-31", "Iowa" is "IA"; a conflict is a different value, not a spelling.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import lru_cache
 from typing import Any
 
 from imr_llm.anchors.finder import Anchors
 from imr_llm.extraction.answer import Answer, AnswerItem, validating_with
+from imr_llm.extraction.values import plain, same
 from imr_llm.models import HEADER_FIELDS
 
 LETTER_FIELDS = (
@@ -48,24 +52,6 @@ def blocking(conflict: Conflict) -> bool:
     return conflict.key in _BLOCKING and conflict.llm is not None
 
 
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
-
-
-@lru_cache(maxsize=4096)  # the same requests, specialties and headings recur letter after letter
-def _plain(text: str) -> str:
-    return _NOT_ALNUM.sub(" ", text.lower().replace("&", " and ")).strip()
-
-
-def _same(field: str, anchor: Any, llm: Any) -> bool:
-    if isinstance(anchor, list) and isinstance(llm, list):
-        return sorted(_plain(str(a)) for a in anchor) == sorted(_plain(str(b)) for b in llm)
-    if isinstance(anchor, int | float) and isinstance(llm, int | float):
-        return abs(float(anchor) - float(llm)) < 1e-9
-    if isinstance(anchor, str) and isinstance(llm, str):
-        return _plain(anchor) == _plain(llm)
-    return bool(anchor == llm)
-
-
 def _llm_value(answer: Answer, field: str) -> Any:
     value: Any = answer
     for part in field.split("."):
@@ -81,7 +67,7 @@ def _letter_conflicts(answer: Answer, anchors: Anchors) -> list[Conflict]:
             continue
         want, got = values[field], _llm_value(answer, field)
         got = None if got in ([], "") else got  # left empty: an omission, not a claim
-        if not _same(field, want, got):
+        if not same(field, want, got):
             out.append(
                 Conflict(
                     field, want, got, f"the letter gives {field} {want!r}, you returned {got!r}"
@@ -98,7 +84,7 @@ def align(llm_items: list[AnswerItem], anchor_items: list[dict[str, Any]]) -> li
     start = 0
     for i, anchor in enumerate(anchor_items):
         scores = [
-            (SequenceMatcher(None, _plain(anchor["request"]), _plain(item.request)).ratio(), j)
+            (SequenceMatcher(None, plain(anchor["request"]), plain(item.request)).ratio(), j)
             for j, item in enumerate(llm_items[start:], start)
         ]
         best = max(scores, default=(0.0, -1))
@@ -115,7 +101,7 @@ def _item_conflicts(i: int, anchor: dict[str, Any], item: AnswerItem) -> list[Co
         if field not in anchor:
             continue
         want, got = anchor[field], getattr(item, field)
-        if not _same(field, want, got):
+        if not same(field, want, got):
             message = f"item {i + 1}: the letter says '{heading}' but you returned {field} {got!r}"
             out.append(Conflict(f"items[{i}].{field}", want, got, message))
     return out
