@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from imr_llm.anchors.header import find_header, find_patient, find_summary_dates
+from imr_llm.anchors.header import find_header, find_letters, find_patient, find_summary_dates
 from imr_llm.anchors.items import find_items
 from imr_llm.anchors.legacy import find_legacy_items
 from imr_llm.anchors.reviewer import find_reviewer
@@ -79,14 +79,29 @@ def find_anchors(text: str, normalized: Normalized | None = None) -> Anchors:
     ``normalized`` is ``normalize(text)`` when the caller already has it.
     """
     norm = normalized or normalize(text)
-    body = norm.text
+    body, problems = _first_letter(norm.text)
     fmt = recognise(body)
     if fmt == "not_imr":
         return Anchors(fmt, (), ())
     found = find_header(body)
     found += find_summary_dates(body, {f.field for f in found})
     found += find_reviewer(body) + find_patient(body)
-    items, problems = find_items(body) if fmt == "current" else find_legacy_items(body)
+    items, item_problems = find_items(body) if fmt == "current" else find_legacy_items(body)
     found += items
     anchors = tuple(Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found)
-    return Anchors(fmt, anchors, tuple(problems))
+    return Anchors(fmt, anchors, tuple(problems + item_problems))
+
+
+def _first_letter(text: str) -> tuple[str, list[str]]:
+    """The first letter of ``text``, and a problem naming every letter when it holds more.
+
+    Two letters pasted into one input are never merged: one row must not carry one
+    letter's header with another's items. The first is read, the row is flagged.
+    """
+    letters = find_letters(text)
+    if len(letters) == 1:
+        return text, []
+    cases = ", ".join(case or "no case number" for _, case in letters)
+    return text[: letters[1][0]], [
+        f"the input holds {len(letters)} letters ({cases}); only the first was read"
+    ]

@@ -21,6 +21,24 @@ _HEADER = {
     for field, label in _HEADER_DATES.items()
 }
 _CASE = re.compile(r"\bCase\s+Number:?\s*(?P<v>CM\d{2}-\d{7})\b")
+# Sections a letter holds once, in this order: one that comes again, or after a later one,
+# begins another letter. So does a header with another case number.
+_LETTER_MARKS = re.compile(
+    # A header's case number opens a line (or follows a letter pasted on without one);
+    # a rationale that cites another case mid-sentence does not begin a letter.
+    r"(?:^|(?<=[.!?]))[ \t]*Case\s+Number:?\s*(?P<num>CM\d{2}-\d{7})\b"
+    r"|(?P<greeting>^Dear\s[^\n]{1,80}[:,]$)"
+    r"|(?P<s1>HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION)"
+    r"|(?P<s2>CLINICAL\s+CASE\s+SUMMARY)"
+    r"|(?P<s3>IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES)",
+    re.M,
+)
+# A line of the header block (pypdf splits "Application Received: 12/29/2016" over three).
+_HEADER_LINE = re.compile(
+    r"(?:Case\s+Number|Date\s+Assigned|Date\s+of\s+Injury|Decision\s+Date|UR\s+Denial\s+Date|"
+    r"Priority|Application|Received)\b[^\n]*|[\d/-]*",
+    re.I,
+)
 _PRIORITY = re.compile(r"\bPriority:\s*(?P<v>Standard|Expedited)\b", re.I)
 
 _AGE_SEX = re.compile(
@@ -69,6 +87,55 @@ def find_header(text: str) -> list[Found]:
     if m := _PRIORITY.search(head):
         found.append(Found("priority", m["v"].lower(), m.start("v"), m.end("v")))
     return found
+
+
+def _header_start(text: str, pos: int) -> int:
+    """``pos`` moved back to the first of the header lines just above it."""
+    begin = pos
+    while pos > 0:
+        line_start = text.rfind("\n", 0, pos - 1) + 1
+        line = text[line_start:pos].strip()
+        if not _HEADER_LINE.fullmatch(line):
+            break
+        pos = line_start
+        begin = pos if line else begin
+    return begin
+
+
+def _split(
+    text: str, m: re.Match[str], greeting: int, letters: list[tuple[int, str | None]]
+) -> None:
+    """Begin a new letter at ``m``, moved back over its header and to its greeting."""
+    begin = _header_start(text, m.start())
+    begin = greeting if 0 <= greeting < begin else begin
+    found = _CASE.search(text, begin, m.end())
+    letters.append((begin, found["v"] if found else None))
+
+
+def find_letters(text: str) -> list[tuple[int, str | None]]:
+    """Where each letter in ``text`` begins, with its case number: one entry per letter."""
+    letters: list[tuple[int, str | None]] = [(0, None)]
+    rank, greeting = 0, -1  # the last section seen (1-3), and a greeting after it
+    for m in _LETTER_MARKS.finditer(text):
+        case, number = letters[-1][1], m["num"]
+        if m["greeting"]:
+            # A mailed copy opens with one, but a summary may quote a letter: a greeting
+            # only moves the start of a letter that a section or header proves.
+            greeting = m.start() if rank and greeting < 0 else greeting
+        elif number and case is None and not rank:
+            letters[-1] = (letters[-1][0], number)
+        elif number and number != case and case is not None:
+            _split(text, m, greeting, letters)
+            rank, greeting = 0, -1
+        elif not number:
+            # The same number again is a page header; a number after a headerless
+            # letter's sections belongs to the letter its next section begins.
+            now = int(m.lastgroup[1]) if m.lastgroup else 0
+            if now <= rank:
+                _split(text, m, greeting, letters)
+                greeting = -1
+            rank = now
+    return letters
 
 
 def summary_bounds(text: str) -> tuple[int, int]:

@@ -23,6 +23,23 @@ _ANY_LABEL = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?\"')]\n")
 _ENDS_SENTENCE = re.compile(r"[.!?\"')]\s*$")
+# Where the sentence before a heading ends: at a space, or glued to the next capital.
+_SENTENCE_STOP = re.compile(r"[.!?][\"')]?(?=\s|[A-Z])")
+# Text that ends no sentence: a period inside "7.5mg" or "10/325mg" is not a stop.
+_CLAUSE = r"(?:[^.!?]|[.!?](?=[a-z0-9]))+?"
+# A partial-UR heading is three sentences: "X was the original request. Y was authorized by
+# the Claims Administrator. The remaining IMR eligible portion of the original request, Z"
+# or "... The Claims Administrator authorized Y, leaving the original request IMR eligible.
+# The original request, Z". This matches from "was the original request" to the colon.
+_ORIGINAL = re.compile(r"\bwas\s+the\s+original\s+request\.", re.I)
+_PARTIAL = re.compile(
+    rf"was\s+the\s+original\s+request\.\s*(?:{_CLAUSE}\s+was\s+authorized\s+by\s+the\s+"
+    r"Claims\s+Administrator\.\s*The\s+remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+"
+    rf"original\s+request|The\s+Claims\s+Administrator\s+authorized\s+{_CLAUSE},?\s+leaving\s+"
+    rf"the\s+original\s+request\s+IMR\s+eligible\.\s*The\s+original\s+request)(?:,|\s+is)?"
+    rf"\s+{_CLAUSE}",
+    re.I,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +52,46 @@ class Heading:
     block_end: int = 0
 
 
+def _paragraph_start(text: str, lo: int, colon: int) -> int:
+    """Start of the heading's paragraph; a blank line inside a sentence is a page break."""
+    end = colon
+    while (brk := text.rfind("\n\n", lo, end)) >= 0:
+        # pypdf leaves a blank line at a page end, wherever the sentence stands.
+        if brk == 0 or text[brk - 1] in ".!?:;\"')" or text[brk + 2 : brk + 3].isupper():
+            return brk + 2
+        end = brk
+    return lo
+
+
+def _floor(text: str, lo: int, colon: int) -> int:
+    """The earliest a heading may begin: after the intro line and the previous item's labels."""
+    ends = [m.end() for rx in (_INTRO, _ANY_LABEL) for m in rx.finditer(text, lo, colon)]
+    return max(ends, default=lo)
+
+
+def _partial_start(text: str, floor: int, start: int, colon: int) -> int:
+    """The first sentence of a partial-UR heading, when ``start`` fell after its beginning."""
+    firsts = list(_ORIGINAL.finditer(text, floor, colon))
+    if not firsts or not _PARTIAL.fullmatch(text, firsts[-1].start(), colon):
+        return start
+    first = firsts[-1].start()
+    stops = list(_SENTENCE_STOP.finditer(text, floor, first))
+    begin = stops[-1].end() if stops else floor
+    while begin < first and text[begin].isspace():
+        begin += 1
+    return min(start, begin) if begin < first else start
+
+
 def _heading_start(text: str, lo: int, colon: int) -> int:
-    start = max(text.rfind("\n\n", lo, colon) + 2, lo)
+    start = _paragraph_start(text, lo, colon)
     if m := _INTRO.search(text, start, colon):
         start = m.end()
-    if _ANY_LABEL.search(text, start, colon):
+    if labels := list(_ANY_LABEL.finditer(text, start, colon)):
         # A heading glued to the previous rationale: begin after its last sentence.
-        ends = list(_SENTENCE_END.finditer(text, start, colon))
-        start = ends[-1].end() if ends else text.rfind("\n", start, colon) + 1
-    return start
+        after = labels[-1].end()
+        ends = list(_SENTENCE_END.finditer(text, after, colon))
+        start = ends[-1].end() if ends else max(text.rfind("\n", after, colon) + 1, after)
+    return _partial_start(text, _floor(text, lo, colon), start, colon)
 
 
 def find_headings(text: str, lo: int, hi: int) -> list[Heading]:
