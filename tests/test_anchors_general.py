@@ -336,6 +336,9 @@ def _one_letter_near_misses() -> list[tuple[str, str, str | None]]:
         ("rationale-cites-another-case",
          text[:rationale] + " As in Case Number: CM15-0001234, the request is not supported."
          + text[rationale:], None),
+        ("summary-quotes-a-header",
+         text[:at_line] + "Case Number: CM15-0001234\nDate Assigned: 01/02/2015\n"
+         + text[at_line:], None),
         ("summary-quotes-a-greeting",
          text[:at_line] + "Dear Dr. Lee:\nThe patient is doing better.\n" + text[at_line:], None),
         ("headings-named-in-prose",
@@ -373,3 +376,13 @@ def test_bulk_accounting_one_row_per_input(tmp_path: Path) -> None:
     assert [r["status"] for r in rows] == ["ok", "needs_review"]
     assert rows[1]["record"]["case_number"] == FIRST
     assert any(SECOND in w for w in rows[1]["warnings"])
+
+
+def test_a_header_quoted_in_the_first_letter_does_not_move_the_second() -> None:
+    first = corpus_letter(FIRST)
+    at = first.index("\n", first.index("CLINICAL CASE SUMMARY") + 40) + 1
+    quoted = first[:at] + "Case Number: CM15-0001234\n" + first[at:]
+    row = anchors_extraction(quoted + corpus_letter(SECOND))
+    alone = anchors_extraction(quoted)
+    assert row.record == alone.record
+    assert f"({FIRST}, {SECOND})" in row.warnings[-1]

@@ -21,17 +21,15 @@ _HEADER = {
     for field, label in _HEADER_DATES.items()
 }
 _CASE = re.compile(r"\bCase\s+Number:?\s*(?P<v>CM\d{2}-\d{7})\b")
-# Sections a letter holds once, in this order: one that comes again, or after a later one,
-# begins another letter. So does a header with another case number.
-_LETTER_MARKS = re.compile(
-    # A header's case number opens a line (or follows a letter pasted on without one);
-    # a rationale that cites another case mid-sentence does not begin a letter.
-    r"(?:^|(?<=[.!?]))[ \t]*Case\s+Number:?\s*(?P<num>CM\d{2}-\d{7})\b"
-    r"|(?P<greeting>^Dear\s[^\n]{1,80}[:,]$)"
-    r"|(?P<s1>HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION)"
-    r"|(?P<s2>CLINICAL\s+CASE\s+SUMMARY)"
-    r"|(?P<s3>IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES)",
-    re.M,
+# Sections a letter holds once, in this order (rank 1-3): one that comes again, or after a
+# later one, begins another letter. A header case number or a greeting (rank 0) may too.
+# One pattern each: an alternation of them is 25 times slower (no literal prefix to skip to).
+_LETTER_MARKS = (
+    (0, re.compile(r"Case\s+Number:?\s*(?P<num>CM\d{2}-\d{7})\b")),
+    (0, re.compile(r"Dear\s[^\n]{1,80}[:,]$", re.M)),
+    (1, re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION")),
+    (2, re.compile(r"CLINICAL\s+CASE\s+SUMMARY")),
+    (3, re.compile(r"IMR\s+ISSUES,?\s+DECISIONS,?\s+AND\s+RATIONALES")),
 )
 # A line of the header block (pypdf splits "Application Received: 12/29/2016" over three).
 _HEADER_LINE = re.compile(
@@ -102,39 +100,40 @@ def _header_start(text: str, pos: int) -> int:
     return begin
 
 
-def _split(
-    text: str, m: re.Match[str], greeting: int, letters: list[tuple[int, str | None]]
-) -> None:
-    """Begin a new letter at ``m``, moved back over its header and to its greeting."""
-    begin = _header_start(text, m.start())
-    begin = greeting if 0 <= greeting < begin else begin
-    found = _CASE.search(text, begin, m.end())
-    letters.append((begin, found["v"] if found else None))
+def _marks(text: str) -> list[tuple[int, re.Match[str]]]:
+    """(rank, match) for every letter mark, in text order.
+
+    A case number or greeting counts only where it opens a line (or follows a sentence, when
+    a letter was pasted on without a line break): a rationale may cite another case.
+    """
+    marks = []
+    for rank, rx in _LETTER_MARKS:
+        for m in rx.finditer(text):
+            before = text[text.rfind("\n", 0, m.start()) + 1 : m.start()].rstrip()
+            if rank or not before or before[-1] in ".!?":
+                marks.append((rank, m))
+    return sorted(marks, key=lambda mark: mark[1].start())
 
 
 def find_letters(text: str) -> list[tuple[int, str | None]]:
     """Where each letter in ``text`` begins, with its case number: one entry per letter."""
     letters: list[tuple[int, str | None]] = [(0, None)]
-    rank, greeting = 0, -1  # the last section seen (1-3), and a greeting after it
-    for m in _LETTER_MARKS.finditer(text):
-        case, number = letters[-1][1], m["num"]
-        if m["greeting"]:
-            # A mailed copy opens with one, but a summary may quote a letter: a greeting
-            # only moves the start of a letter that a section or header proves.
-            greeting = m.start() if rank and greeting < 0 else greeting
-        elif number and case is None and not rank:
+    rank, since = 0, -1  # the last section seen (1-3); a header or greeting after it
+    for now, m in _marks(text):
+        case, number = letters[-1][1], m.groupdict().get("num")
+        if number and case is None and not rank:
             letters[-1] = (letters[-1][0], number)
-        elif number and number != case and case is not None:
-            _split(text, m, greeting, letters)
-            rank, greeting = 0, -1
-        elif not number:
-            # The same number again is a page header; a number after a headerless
-            # letter's sections belongs to the letter its next section begins.
-            now = int(m.lastgroup[1]) if m.lastgroup else 0
+        elif not now:
+            # The same number again is a page header. Another number or a greeting may
+            # begin a letter, but only its sections prove it: a summary may quote either.
+            since = m.start() if since < 0 and number != case else since
+        else:
             if now <= rank:
-                _split(text, m, greeting, letters)
-                greeting = -1
-            rank = now
+                begin = _header_start(text, m.start())
+                begin = since if 0 <= since < begin else begin
+                found = _CASE.search(text, begin, m.end())
+                letters.append((begin, found["v"] if found else None))
+            rank, since = now, -1
     return letters
 
 

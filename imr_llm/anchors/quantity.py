@@ -58,8 +58,9 @@ _UNDER_100 = rf"(?:(?:{_alt(_TENS)})(?:[\s-](?:{_alt(_ONES)}))?|{_alt(_ONES)})\b
 _WORD_NUMBER = rf"(?:(?:{_alt(_ONES)})\s+hundred\b(?:\s+(?:and\s+)?{_UNDER_100})?|{_UNDER_100})"
 _DIGITS = r"\d+(?:,\d{3})*(?:\.\d+)?(?!\d)"
 # "Eight (8)" and "8 (eight)": legal drafting spells a count both ways; it is one number.
-_PAIR = rf"(?:{_WORD_NUMBER}\s*\(\s*{_DIGITS}\s*\)|{_DIGITS}\s*\(\s*{_WORD_NUMBER}\s*\))"
-_NUMBER = rf"(?:{_PAIR}|{_DIGITS}|{_WORD_NUMBER})"
+# The lookahead skips, cheaply, the places where no number (digit or word) can begin.
+_ONE_NUMBER = rf"(?=[\dotfsenhOTFSENH])(?:{_DIGITS}|{_WORD_NUMBER})"
+_NUMBER = rf"{_ONE_NUMBER}(?:\s*\(\s*{_ONE_NUMBER}\s*\))?"
 # Words that follow a number without making it a count: time, measure and anatomy, and
 # the kinds of a thing ("three phase bone scan", "two wheeled walker"; see the docstring).
 _NOT_COUNT = (
@@ -104,7 +105,7 @@ _TIMES = re.compile(
 )
 # A bare total: "(8)", "(8 total)", "(total of 8)"; a year has four digits.
 _PAREN_TOTAL = re.compile(r"\(\s*(?:total(?:\s+of)?\s+)?(?P<n>\d{1,3})(?:\s+total)?\s*\)", re.I)
-_NUMBER_BEFORE = re.compile(rf"(?:{_DIGITS}|{_WORD_NUMBER})\s*$", re.I)
+_NUMBER_BEFORE = re.compile(rf"{_ONE_NUMBER}\s*$", re.I)
 # ", 2" closing the request; "50,000" is one number, not a count of 0.
 _TRAILING = re.compile(r"(?:,\s+|(?<!\d),)(?P<n>\d{1,3})\s*\.?$")
 _LEADING = re.compile(
