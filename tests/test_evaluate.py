@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from imr_llm.bulk.pricing import cost, parse_price, price_for
-from imr_llm.checking.evaluation import align_items, evaluate, match_letters, normalized, similarity
+from imr_llm.checking.evaluation import (
+    DEFINITIONS,
+    align_items,
+    evaluate,
+    match_letters,
+    normalized,
+    similarity,
+)
 from imr_llm.checking.rows import parse_rows
 from imr_llm.checking.scores import format_table
 from imr_llm.errors import UsageError
@@ -230,6 +237,59 @@ def test_misses_name_the_letter_and_the_label_index() -> None:
     table = format_table(data, misses=True)
     assert "MISS A date_of_injury: label='2015-01-02' got='2015-01-03'" in table
     assert "overturned  recall 1/2 = 50.0%, precision 1/2 = 50.0%" in table
+
+
+def _reasons_case() -> dict[str, Any]:
+    predicted = [
+        _item(REQUESTS[0], reasons=["no_red_flags", "criteria_not_met"]),
+        _item(REQUESTS[1], reasons=["exceeds_quantity_or_duration"]),
+        _item(REQUESTS[2], "overturned", reasons=[]),
+        _item(REQUESTS[3], reasons=["other"]),  # no label for it: not scored
+    ]
+    labelled = [
+        _item(REQUESTS[0], reasons=["criteria_not_met", "no_red_flags"]),
+        _item(REQUESTS[1], reasons=["exceeds_quantity_or_duration", "no_functional_improvement"]),
+        _item(REQUESTS[2], "overturned", reasons=["documented_benefit", "criteria_met"]),
+    ]
+    rows = [_row(predicted, path="A.txt")]
+    return evaluate(rows, {"A": _label("A", labelled)}).as_dict()
+
+
+def test_reasons_score_as_sets_with_the_first_code_apart() -> None:
+    reasons = _reasons_case()["reasons"]
+    # 3 aligned items; codes right 3 of 4 predicted, of 6 labelled; first code right once.
+    assert (reasons["items"], reasons["tp"], reasons["fp"], reasons["fn"]) == (3, 3, 0, 3)
+    assert reasons["precision"] == 1.0
+    assert reasons["recall"] == pytest.approx(0.5)
+    assert reasons["f1"] == pytest.approx(2 / 3)
+    assert reasons["first_code_accuracy"] == pytest.approx(1 / 3)
+    assert reasons["coverage"] == pytest.approx(2 / 3)
+    assert reasons["per_code"]["no_functional_improvement"]["recall"] == 0.0
+
+
+def test_reasons_baseline_is_the_majority_code_per_labelled_decision() -> None:
+    data = _reasons_case()
+    base = data["reasons"]["baseline"]
+    # criteria_not_met, criteria_not_met, criteria_met: right on items 1 and 3.
+    assert (base["tp"], base["fp"], base["fn"]) == (2, 1, 4)
+    assert base["first_code_accuracy"] == pytest.approx(1 / 3)
+    line = next(x for x in format_table(data).splitlines() if x.startswith("reasons"))
+    assert line == (
+        "reasons     P 1.00 R 0.50 F1 0.67, first code 0.33 over 3 aligned items "
+        "(majority baseline F1 0.44, first code 0.33)"
+    )
+    misses = [m["field"] for m in data["misses"] if m["field"].endswith(".reasons")]
+    assert misses == ["items[0].reasons", "items[1].reasons", "items[2].reasons"]
+
+
+def test_labels_without_reasons_leave_reasons_unscored() -> None:
+    data = _scored()
+    assert data["reasons"]["items"] == 0 and data["reasons"]["f1"] is None
+    assert not any(x.startswith("reasons") for x in format_table(data).splitlines())
+
+
+def test_eval_help_defines_the_reason_scores() -> None:
+    assert "first-code accuracy" in DEFINITIONS and "majority baseline" in DEFINITIONS
 
 
 def test_a_failed_row_is_wrong_everywhere_but_still_matched() -> None:

@@ -13,18 +13,20 @@ from typing import Any
 from imr_llm.anchors.header import find_header, find_letters, find_patient, find_summary_dates
 from imr_llm.anchors.items import find_items
 from imr_llm.anchors.legacy import find_legacy_items
+from imr_llm.anchors.reasons import find_reason_cues
 from imr_llm.anchors.reviewer import find_reviewer
 from imr_llm.letters.formats import recognise
 from imr_llm.letters.normalize import Normalized, normalize
 
-_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(.+)")
+_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(.+?)(?:\[(\d+)\])?")
 
 
 @lru_cache(maxsize=4096)
-def _item_field(name: str) -> tuple[int, str] | None:
-    """``items[2].decision`` -> (2, "decision"); None for a letter-level field."""
+def _item_field(name: str) -> tuple[int, str, int | None] | None:
+    """``items[2].decision`` -> (2, "decision", None), ``items[2].reasons[1]`` -> (2,
+    "reasons", 1); None for a letter-level field."""
     m = _ITEM_FIELD.fullmatch(name)
-    return (int(m[1]), m[2]) if m else None
+    return (int(m[1]), m[2], None if m[3] is None else int(m[3])) if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +52,16 @@ class Anchors:
 
     def __post_init__(self) -> None:
         items: dict[int, dict[str, Any]] = {}
+        listed: dict[tuple[int, str], list[tuple[int, Any]]] = {}
         for a in self.anchors:
             if parsed := _item_field(a.field):
-                items.setdefault(parsed[0], {})[parsed[1]] = a.value
+                i, name, k = parsed
+                if k is None:
+                    items.setdefault(i, {})[name] = a.value
+                else:  # one anchor per list element (reasons[0], reasons[1]): one list
+                    listed.setdefault((i, name), []).append((k, a.value))
+        for (i, name), values in listed.items():
+            items.setdefault(i, {})[name] = [v for _, v in sorted(values, key=lambda kv: kv[0])]
         object.__setattr__(self, "_values", {a.field: a.value for a in self.anchors})
         object.__setattr__(self, "_items", [items[i] for i in sorted(items)])
 
@@ -65,7 +74,10 @@ class Anchors:
         return self._values
 
     def items(self) -> list[dict[str, Any]]:
-        """Anchor values per disputed item, in letter order (shared: do not modify)."""
+        """Anchor values per disputed item, in letter order (shared: do not modify).
+
+        Indexed fields become lists: ``items[0].reasons[k]`` is ``items()[0]["reasons"][k]``.
+        """
         return self._items
 
     @property
@@ -88,6 +100,7 @@ def find_anchors(text: str, normalized: Normalized | None = None) -> Anchors:
     found += find_reviewer(body) + find_patient(body)
     items, item_problems = find_items(body) if fmt == "current" else find_legacy_items(body)
     found += items
+    found += find_reason_cues(body, items)
     anchors = tuple(Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found)
     return Anchors(fmt, anchors, tuple(problems + item_problems))
 

@@ -62,6 +62,7 @@ def _item(item: dict[str, Any]) -> DisputedItem:
         claims_administrator_guideline=_guideline(item, _GUIDELINES[0]),
         reviewer_guideline=_guideline(item, _GUIDELINES[1]),
         rationale=item.get("rationale"),
+        reasons=item.get("reasons", []),
     )
 
 

@@ -14,6 +14,14 @@ so an extra, missing or reordered item costs only itself. Definitions, as report
 - grounding rate: evidence entries backed by a span the anchors found in the letter
   (agreed, corrected, anchor_only) / all evidence entries; llm_only and conflict are not.
   ``checked_rate`` is the share agreed or corrected: LLM values the anchors confirmed or fixed.
+- reasons: each aligned item's predicted codes against its labelled codes, as sets, summed
+  over items (micro): precision = right codes / predicted codes, recall = right codes /
+  labelled codes, F1 their harmonic mean; first-code accuracy = items whose first predicted
+  code is the labelled main point / aligned items (an item with no code is wrong); coverage
+  = items with at least one code. Beside them, the majority baseline on the same items:
+  every labelled-upheld item criteria_not_met, every overturned one criteria_met. Only
+  labels that carry reasons are scored; --misses lists the items whose code set or first
+  code differs.
 - needs review: rows with status needs_review / all rows.
 - tokens and cost: means over the rows that called an LLM (cached rows count as if paid);
   dollars from ``imr_llm.bulk.pricing``: local models cost 0, a model without a price makes the
@@ -160,6 +168,8 @@ def _score_letter(ev: Evaluation, row: Extraction, label: Label, threshold: floa
             got_value = have.get(f) if have is not None else "<no matching item>"
             ok = have is not None and normalized(want_item.get(f)) == normalized(got_value)
             ev.record(name, f"items[{j}].{f}", f"items[].{f}", want_item.get(f), got_value, ok)
+        if have is not None and "reasons" in want_item:
+            ev.count_reasons(name, j, have["reasons"], want_item["reasons"], want_item["decision"])
 
 
 def evaluate(

@@ -44,6 +44,7 @@ def item_values(item: DisputedItem) -> dict[str, Any]:
         "reviewer_guideline_mtus": rg.mtus if rg else None,
         "reviewer_guideline_sources": list(rg.sources) if rg else [],
         "reviewer_guideline_pages": list(rg.pages) if rg else [],
+        "reasons": [str(r) for r in item.reasons],
     }
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imr_llm.bulk.pricing import Prices, cost
+from imr_llm.checking.reason_scores import ReasonScore, format_reasons, majority_reasons
 from imr_llm.models import Extraction
 
 STATUSES = ("ok", "needs_review", "failed", "not_imr")
@@ -107,6 +108,8 @@ class Evaluation:
     overturned_found: int = 0
     evidence: Counter[str] = field(default_factory=Counter)
     spend: Spend = field(default_factory=Spend)
+    reasons: ReasonScore = field(default_factory=ReasonScore)
+    reasons_baseline: ReasonScore = field(default_factory=ReasonScore)
     misses: list[Miss] = field(default_factory=list)
 
     def record(self, letter: str, where: str, key: str, want: Any, got: Any, ok: bool) -> None:
@@ -134,6 +137,15 @@ class Evaluation:
             self.decision.total += 1
             self.decision.right += got == want
             self.overturned_found += got == want == "overturned"
+
+    def count_reasons(
+        self, letter: str, j: int, got: Sequence[str], want: Sequence[str], decision: str
+    ) -> None:
+        """Reason codes of one aligned item, and the majority baseline's on the same item."""
+        self.reasons.add(got, want)
+        self.reasons_baseline.add(majority_reasons(decision), want)
+        if set(got) != set(want) or list(got[:1]) != list(want[:1]):
+            self.misses.append(Miss(letter, f"items[{j}].reasons", list(want), list(got)))
 
     def count_row(self, row: Extraction, prices: Prices | None) -> None:
         """Status, evidence and usage of one row, labelled or not."""
@@ -168,6 +180,11 @@ class Evaluation:
             },
             "decision_accuracy": self.decision.as_dict(),
             "overturned": self._overturned(),
+            "reasons": {
+                **self.reasons.as_dict(),
+                "per_code": self.reasons.per_code(),
+                "baseline": self.reasons_baseline.as_dict(),
+            },
             "grounding": self._grounding(),
             "usage": self.spend.as_dict(),
             "misses": [asdict(m) for m in self.misses],
@@ -231,6 +248,7 @@ def format_table(data: Mapping[str, Any], *, misses: bool = False) -> str:
     """The ``as_dict`` data as a plain-text report for the terminal."""
     letters, status, items = data["letters"], data["status"], data["items"]
     over, grounding, decision = data["overturned"], data["grounding"], data["decision_accuracy"]
+    reasons = data["reasons"]
     by_status = ", ".join(f"{k} {v:,}" for k, v in grounding["by_status"].items())
     lines = [
         f"letters     {letters['rows']} rows, {letters['labelled']} labelled, "
@@ -248,6 +266,7 @@ def format_table(data: Mapping[str, Any], *, misses: bool = False) -> str:
         f"decisions   {_fraction(decision['right'], decision['total'])} of aligned items",
         f"overturned  recall {_fraction(over['found'], over['labelled'])}, "
         f"precision {_fraction(over['found'], over['predicted'])}",
+        *([format_reasons(reasons, reasons["baseline"])] if reasons["items"] else []),
         f"grounding   {_pct(grounding['rate'])} of {grounding['evidence']:,} evidence entries "
         f"rest on a span in the letter; {_pct(grounding['checked_rate'])} checked by anchors",
         f"            {by_status}",

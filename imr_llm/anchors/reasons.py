@@ -1,0 +1,191 @@
+"""Reason cues: the sentences of a decision rationale that say why, in guideline language.
+
+Reviewers state their reasons in the stock phrases of MTUS, ACOEM and ODG ("no objective
+functional improvement", "no red flags", "not recommended", "exceeds the recommended number
+of visits", "since the surgery is not medically necessary, the associated ..."; the phrases
+are in ``phrases``). Each cue is a ``Reason`` code plus the span of the sentence stating it.
+Rationales quote the guideline before applying it, and a quoted rule ("imaging is indicated
+when red flags are present") is no finding, so most cues count only in the reviewer's own
+sentences, and only when negated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from imr_llm.anchors import phrases as P
+from imr_llm.anchors.spans import Found
+from imr_llm.models import Reason
+
+MAX_CUES = 3
+# The main point first. A request that falls with another one, a treatment the guideline
+# rejects outright or a repeat of what was done settles the item whatever else is said; a
+# general lack of documentation supports the other points; "other" comes last.
+_TIER = {
+    Reason.DEPENDS_ON_DENIED_REQUEST: 0,
+    Reason.GUIDELINE_NOT_RECOMMENDED: 0,
+    Reason.DUPLICATE_OR_ALREADY_DONE: 0,
+    Reason.DOCUMENTED_BENEFIT: 0,
+    Reason.INSUFFICIENT_DOCUMENTATION: 2,
+    Reason.OTHER: 3,
+}
+_BOUNDARY = re.compile(r"[.!?][\"'\u201d)\]]*(?:\s+|(?=[\"\u201c]?[A-Z][a-z]))")
+# "e.g. CURES", "Dr. Smith", an initial; "claimant's." still ends a sentence.
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:e\.g|i\.e|etc|vs|Dr|Mr|Mrs|Ms|No|approx|pp?|al|Inc)|(?<![\w'])\w)$"
+)
+_QUOTES = re.compile(r"[\"\u201c\u201d]")
+_WORD = re.compile(r"[a-z0-9]{3,}")
+_GENERIC = frozenset({"the", "this", "that", "these", "its", "any", "and", "for", "with", "not"})
+_GUIDELINE_WORDS = frozenset(
+    {"is", "are", "it", "they", "mtus", "acoem", "odg", "guideline", "guidelines", "cpmtg", "by"}
+)
+_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(rationale|decision|request|treatment|generic_name)")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A reason code and the span of the sentence that states it."""
+
+    reason: Reason
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    start: int
+    end: int
+    own: bool  # the reviewer's finding, not a quoted or paraphrased guideline
+
+
+def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]``; abbreviations ("e.g.", "Dr.") end none."""
+    end = len(text) if end is None else end
+    spans, lo = [], start
+    for m in _BOUNDARY.finditer(text, start, end):
+        if _ABBREVIATION.search(text, lo, m.start()):
+            continue
+        spans.append((lo, m.start() + len(m[0].rstrip())))
+        lo = m.end()
+    if text[lo:end].strip():
+        spans.append((lo, lo + len(text[lo:end].rstrip())))
+    return spans
+
+
+def _quoted(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    marks = [m.start() for m in _QUOTES.finditer(text, start, end)]
+    # With an odd count the last quote never closes; trusting it would silence the rest.
+    return list(zip(marks[0::2], marks[1::2], strict=False))
+
+
+def _classify(text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
+    quotes = _quoted(text, spans[0][0], spans[-1][1]) if spans else []
+    out, guideline = [], False
+    for a, b in spans:
+        inside = sum(max(0, min(b, q1) - max(a, q0)) for q0, q1 in quotes)
+        quoted = inside > 0.6 * (b - a)
+        body = text[a:b]
+        # An unattributed sentence after a guideline one usually goes on paraphrasing it.
+        if quoted:
+            guideline = True
+        elif P.OWN.search(body):
+            guideline = False
+        elif P.ATTRIBUTED.search(body):
+            guideline = True
+        elif P.WEAK_OWN.search(body):
+            guideline = False
+        out.append(_Sentence(a, b, not (guideline or quoted)))
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _GENERIC}
+
+
+def _rejects_outright(body: str, about: set[str], own: bool) -> bool:
+    """A "not recommended" that rejects the treatment itself, not a use, dose or setting."""
+    m = P.NOT_RECOMMENDED.search(body)
+    if not m or "recommend" in P.NOT_RECOMMENDED.sub(" ", body).lower():
+        return False  # none, or "X is recommended for chronic pain, not recommended for acute"
+    lo = max(body.rfind(c, 0, m.start()) for c in ",;:") + 1
+    hi = min([i for c in ",;:" if (i := body.find(c, m.end())) >= 0] or [len(body)])
+    if P.QUALIFIED.search(body, lo, hi):
+        return False
+    # A guideline's sentence must be about this request ("Not recommended." names nothing).
+    subject = _words(body[lo : m.start()] + " " + body[m.end() : hi]) - _GUIDELINE_WORDS
+    return own or not subject or bool(subject & about)
+
+
+def _denials(body: str, own: bool, about: set[str]) -> list[tuple[Reason, int]]:
+    found = []
+    if P.DEPENDS.search(body):
+        found.append((Reason.DEPENDS_ON_DENIED_REQUEST, 0))
+    if _rejects_outright(body, about, own):
+        found.append((Reason.GUIDELINE_NOT_RECOMMENDED, 0))
+    if not own:
+        return found
+    found += [(code, m.end()) for code, rx in P.FINDING_CUES if (m := rx.search(body))]
+    if not found and (m := P.MISSING.search(body)):
+        found.append((Reason.INSUFFICIENT_DOCUMENTATION, m.end()))
+    return found
+
+
+def _approvals(body: str, own: bool) -> Iterator[tuple[Reason, int]]:
+    if not own:
+        return
+    if (m := P.BENEFIT.search(body)) and not P.CONDITIONAL.search(body, 0, m.start()):
+        yield Reason.DOCUMENTED_BENEFIT, m.end()
+    if m := P.MET.search(body):
+        yield Reason.CRITERIA_MET, m.end()
+
+
+def find_cues(
+    text: str, decision: str, *, start: int = 0, end: int | None = None, request: str = ""
+) -> list[Cue]:
+    """Reason cues in the rationale ``text[start:end]``, main point first, at most three.
+
+    ``decision`` ("upheld" or "overturned") picks the side: approval codes are read only on
+    overturned items, denial codes only on upheld ones. ``request`` (heading and treatment
+    names) tells a guideline's "X is not recommended" about this request from one about
+    something else. Spans are offsets in ``text``.
+    """
+    about = _words(request)
+    best: dict[Reason, tuple[tuple[int, int], Cue]] = {}
+    for s in _classify(text, sentences(text, start, end)):
+        body = text[s.start : s.end]
+        found = (
+            _approvals(body, s.own) if decision == "overturned" else _denials(body, s.own, about)
+        )
+        for code, at in found:
+            rank = (_TIER.get(code, 1), s.start + at)
+            if code not in best or rank < best[code][0]:
+                best[code] = (rank, Cue(code, s.start, s.end))
+    ranked = sorted(best.values(), key=lambda pair: pair[0])
+    return [cue for _, cue in ranked[:MAX_CUES]]
+
+
+def find_reason_cues(text: str, items: Sequence[Found]) -> list[Found]:
+    """``items[i].reasons[k]`` facts from the item facts found in ``text`` (same offsets)."""
+    fields: dict[int, dict[str, Found]] = {}
+    for f in items:
+        if m := _ITEM_FIELD.fullmatch(f.field):
+            fields.setdefault(int(m[1]), {})[m[2]] = f
+    out: list[Found] = []
+    for i, item in sorted(fields.items()):
+        if "rationale" not in item or "decision" not in item:
+            continue  # an older layout: no rationale to read
+        about = " ".join(
+            str(f.value) for k, f in item.items() if k not in {"rationale", "decision"}
+        )
+        span = item["rationale"]
+        cues = find_cues(
+            text, item["decision"].value, start=span.start, end=span.end, request=about
+        )
+        out += [
+            Found(f"items[{i}].reasons[{k}]", cue.reason.value, cue.start, cue.end)
+            for k, cue in enumerate(cues)
+        ]
+    return out
