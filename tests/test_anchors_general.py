@@ -68,6 +68,8 @@ LEAVING = (
     "{x} was the original request. The Claims Administrator authorized {y}, leaving the "
     "original request IMR eligible. The original request, {z}"
 )
+# California UR "certifies" what it approves.
+CERTIFIED = AUTHORIZED.replace("authorized", "certified")
 
 # (id, wording, original, authorized, remaining): the request is the whole heading.
 PARTIAL = [
@@ -79,6 +81,8 @@ PARTIAL = [
      "Tizanidine 2.5mg #20, per 1/4/2017 order", "Tizanidine 2.5mg #40, per 1/4/2017 order"),
     ("parenthesis", AUTHORIZED, "Chiropractic care 2 times a week for 4 weeks (8 visits)",
      "Chiropractic care 4 visits", "Chiropractic care 4 visits"),
+    ("certified", CERTIFIED, "Lumbar epidural steroid injection x 2",
+     "Lumbar epidural steroid injection x 1", "Lumbar epidural steroid injection x 1"),
     ("rental", LEAVING, "Rental of a cold therapy unit for 30 days",
      "a cold therapy unit for 7 days", "rental of a cold therapy unit for 30 days"),
     ("evaluation-only", LEAVING, "Functional restoration program",
@@ -195,6 +199,9 @@ QUANTITIES = [
     ("x-after-word", "Extracorporeal shockwave therapy x 3", 3),
     ("x-ray-counted", "2 x-rays of the right wrist", 2),
     ("paren-after-drug", "Tramadol 50mg (60)", 60),
+    ("x-then-site", "Trigger point injections x 4 to the trapezius", 4),
+    ("x-sessions", "Cognitive behavioral therapy x 6 sessions", 6),
+    ("units-of-a-thing", "2 pairs of compression stockings", 2),
 ]
 
 # Numbers that name a kind of thing, a duration, a measure or a place: never counts.
@@ -239,6 +246,11 @@ LOOK_ALIKES = [
     "Physical therapy sessions, 6-8",
     "Acupuncture 1 to 2 visits per week for 4 weeks",
     "Home exercise kit x 2 weeks",
+    "Four extremity EMG/NCV",
+    "Interferential unit x 1 month rental",
+    "Home health aide 4 hours a day, 5 days a week",
+    "Two (2) month rental of a cold therapy unit",
+    "Ibuprofen 800mg 1 tab three times a day",
 ]
 
 

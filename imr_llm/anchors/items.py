@@ -32,10 +32,12 @@ _CLAUSE = r"(?:[^.!?]|[.!?](?=[a-z0-9]))+?"
 # or "... The Claims Administrator authorized Y, leaving the original request IMR eligible.
 # The original request, Z". This matches from "was the original request" to the colon.
 _ORIGINAL = re.compile(r"\bwas\s+the\s+original\s+request\.", re.I)
+# "Certified" is California UR's own word for an approval.
+_GRANTED = r"(?:authorized|certified|approved)"
 _PARTIAL = re.compile(
-    rf"was\s+the\s+original\s+request\.\s*(?:{_CLAUSE}\s+was\s+authorized\s+by\s+the\s+"
+    rf"was\s+the\s+original\s+request\.\s*(?:{_CLAUSE}\s+was\s+{_GRANTED}\s+by\s+the\s+"
     r"Claims\s+Administrator\.\s*The\s+remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+"
-    rf"original\s+request|The\s+Claims\s+Administrator\s+authorized\s+{_CLAUSE},?\s+leaving\s+"
+    rf"original\s+request|The\s+Claims\s+Administrator\s+{_GRANTED}\s+{_CLAUSE},?\s+leaving\s+"
     rf"the\s+original\s+request\s+IMR\s+eligible\.\s*The\s+original\s+request)(?:,|\s+is)?"
     rf"\s+{_CLAUSE}",
     re.I,

@@ -17,7 +17,8 @@ Not counts: numbers that say which kind of thing, or for how long, not how many.
 days rental"); measures and strengths ("5 lb weights", "Lidoderm 5% patch"); spinal levels
 ("C5-6", "2 level fusion"); and look-alikes: "three phase bone scan", "12 lead EKG", "two
 view x-ray", "x-ray 2 views", "3D CT", "3 in 1 commode", "two wheeled walker", "four point
-cane", "two channel TENS unit", "10 panel drug screen", "three compartment", "two stage".
+cane", "two channel TENS unit", "10 panel drug screen", "three compartment", "two stage",
+"four extremity EMG".
 Hyphenated forms ("3-in-1", "4-view", "two-level") never count. "2x4" is left alone: it also
 sizes dressings ("4x4 gauze"). "(1) MRI ..." numbers the item; "(2016)" is a year.
 """
@@ -64,10 +65,10 @@ _NUMBER = rf"{_ONE_NUMBER}(?:\s*\(\s*{_ONE_NUMBER}\s*\))?"
 # Words that follow a number without making it a count: time, measure and anatomy, and
 # the kinds of a thing ("three phase bone scan", "two wheeled walker"; see the docstring).
 _NOT_COUNT = (
-    r"(?:times?|x(?!-)|in|to|or|and|per|weeks?|wks?|days?|months?|years?|hours?|hrs?|"
+    r"(?:times?|x(?!-)|in|to(?!\s+the\b)|or|and|per|weeks?|wks?|days?|months?|years?|hours?|hrs?|"
     r"minutes?|mins?|mg|mcg|ml|g|gm|percent|lbs?|pounds?|kg|oz|cm|mm|inch(?:es)?|"
     r"levels?|leads?|views?|phases?|channels?|panels?|wheel(?:s|ed)?|points?|prong(?:s|ed)?|"
-    r"compartments?|compartmental|stages?|dimensional)\b|%|/"
+    r"compartments?|compartmental|stages?|dimensional|extremit(?:y|ies)|limbs?)\b|%|/"
 )
 # What follows a number that is a rate, not a total: "3 visits per week", "twice weekly".
 _RATE = re.compile(
@@ -122,8 +123,14 @@ _ELIGIBLE = re.compile(
 )
 _ORIGINAL = re.compile(r"^(?P<text>.+?)\s+was the original request\b", re.I)
 _AUTHORIZED = (
-    re.compile(r"original request\.\s+(?P<text>.+?)\s+was authorized by the claims", re.I),
-    re.compile(r"claims administrator authorized\s+(?P<text>.+?)(?:,\s*leaving\b|\.\s|\.?$)", re.I),
+    re.compile(
+        r"original request\.\s+(?P<text>.+?)\s+was (?:authorized|certified|approved) by", re.I
+    ),
+    re.compile(
+        r"claims administrator (?:authorized|certified|approved)\s+(?P<text>.+?)"
+        r"(?:,\s*leaving\b|\.\s|\.?$)",
+        re.I,
+    ),
 )
 
 
