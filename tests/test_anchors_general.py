@@ -68,6 +68,8 @@ LEAVING = (
     "{x} was the original request. The Claims Administrator authorized {y}, leaving the "
     "original request IMR eligible. The original request, {z}"
 )
+# The remaining part introduced by "is (for)" instead of a comma.
+IS_FOR = AUTHORIZED.replace("original request, {z}", "original request is for {z}")
 # California UR "certifies" what it approves.
 CERTIFIED = AUTHORIZED.replace("authorized", "certified")
 
@@ -83,6 +85,8 @@ PARTIAL = [
      "Chiropractic care 4 visits", "Chiropractic care 4 visits"),
     ("certified", CERTIFIED, "Lumbar epidural steroid injection x 2",
      "Lumbar epidural steroid injection x 1", "Lumbar epidural steroid injection x 1"),
+    ("is-for", IS_FOR, "Ten sessions of chiropractic care", "Four sessions of chiropractic care",
+     "six sessions of chiropractic care"),
     ("rental", LEAVING, "Rental of a cold therapy unit for 30 days",
      "a cold therapy unit for 7 days", "rental of a cold therapy unit for 30 days"),
     ("evaluation-only", LEAVING, "Functional restoration program",
@@ -272,12 +276,11 @@ def test_quantity_of_a_partial_heading_is_the_remaining_part(
     request_text: str, expected: float
 ) -> None:
     # The original and authorized parts carry numbers of their own that must not be read.
-    heading = AUTHORIZED.format(
-        x="Ninety-nine (99) visits, 99", y="One (1) visit, 1", z=request_text
-    )
-    parsed = parse_quantity(heading)
-    assert parsed is not None
-    assert parsed.value == expected
+    for wording in (AUTHORIZED, IS_FOR, LEAVING):
+        heading = wording.format(x="Ninety-nine (99) visits, 99", y="One (1) visit", z=request_text)
+        parsed = parse_quantity(heading)
+        assert parsed is not None
+        assert parsed.value == expected
 
 
 def test_quantity_spans() -> None:

@@ -117,8 +117,8 @@ _LEADING = re.compile(
 _RANGE_BEFORE = re.compile(rf"{_NUMBER}\s*(?:-|\u2013|to|or)\s*$", re.I)
 _RANGE_AFTER = re.compile(rf"\s*(?:-|\u2013|to|or)\s*{_NUMBER}", re.I)
 _ELIGIBLE = re.compile(
-    r"(?:(?:remaining IMR eligible portion of |\b)the original request,|"
-    r"leaving the original request of)\s*",
+    r"(?:remaining IMR eligible portion of the original request(?:,| is(?: for)?)|"
+    r"\bthe original request,|leaving the original request of)\s*",
     re.I,
 )
 _ORIGINAL = re.compile(r"^(?P<text>.+?)\s+was the original request\b", re.I)
