@@ -93,6 +93,9 @@ def _heading_start(text: str, lo: int, colon: int) -> int:
         after = labels[-1].end()
         ends = list(_SENTENCE_END.finditer(text, after, colon))
         start = ends[-1].end() if ends else max(text.rfind("\n", after, colon) + 1, after)
+    # A plain find first: most headings are not partial, and the regexes ignore case.
+    if text.find("riginal request", lo, colon) < 0:
+        return start
     return _partial_start(text, _floor(text, lo, colon), start, colon)
 
 
