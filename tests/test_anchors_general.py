@@ -401,3 +401,13 @@ def test_a_header_quoted_in_the_first_letter_does_not_move_the_second() -> None:
     alone = anchors_extraction(quoted)
     assert row.record == alone.record
     assert f"({FIRST}, {SECOND})" in row.warnings[-1]
+
+
+def test_letter_end_is_where_the_second_letter_begins_in_the_original_text() -> None:
+    first, second = corpus_letter(FIRST), corpus_letter(SECOND)
+    for text in (first + second, first.rstrip() + second, first + "\n\n\n" + second):
+        end = find_anchors(text).letter_end
+        assert end is not None
+        assert text[end:].startswith(second.lstrip())
+        assert not text[:end].strip().endswith(second.strip()[:40])
+    assert find_anchors(first).letter_end is None

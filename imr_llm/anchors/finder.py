@@ -46,6 +46,9 @@ class Anchors:
     format: str
     anchors: tuple[Anchor, ...]
     problems: tuple[str, ...]
+    # Where a second letter begins in the original text (None: one letter). Everything
+    # above was read from ``text[:letter_end]``; an LLM should be shown no more.
+    letter_end: int | None = None
     # Grouped once: verification and merging read them several times per answer.
     _values: dict[str, Any] = field(init=False, repr=False, compare=False)
     _items: list[dict[str, Any]] = field(init=False, repr=False, compare=False)
@@ -102,7 +105,8 @@ def find_anchors(text: str, normalized: Normalized | None = None) -> Anchors:
     found += items
     found += find_reason_cues(body, items)
     anchors = tuple(Anchor(f.field, f.value, *norm.to_original(f.start, f.end)) for f in found)
-    return Anchors(fmt, anchors, tuple(problems + item_problems))
+    end = norm.to_original(len(body), len(body))[0] if problems else None
+    return Anchors(fmt, anchors, tuple(problems + item_problems), end)
 
 
 def _first_letter(text: str) -> tuple[str, list[str]]:
