@@ -123,7 +123,10 @@ def test_medically_necessary_under_an_upheld_heading_needs_review(
         "unresolved",
     )
     assert merged.status == "needs_review"
-    assert merged.record.items[0].reasons == []  # an approval code never lands on a denial
+    # An approval code never lands on a denial: the reason cues alone stand.
+    cues = [a.value for a in anchors.anchors if a.field.startswith("items[0].reasons[")]
+    assert merged.record.items[0].reasons == cues[:3]
+    assert "criteria_met" not in merged.record.items[0].reasons
 
 
 def test_the_cross_check_fails_validation_so_instructor_reasks(

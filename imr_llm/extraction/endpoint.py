@@ -59,5 +59,6 @@ def open_client(options: EndpointOptions) -> Iterator[LlmClient]:
             max_reasks=options.max_reasks,
             max_tokens=options.max_tokens,
             strategy=options.strategy or os.environ.get("IMR_LLM_STRATEGY") or LOCAL_STRATEGY,
+            compact_json=True,
             timeout=900,
         )

@@ -8,7 +8,7 @@ from typing import Any
 from imr_llm.anchors.finder import Anchors
 from imr_llm.anchors.record import record_from_anchors
 from imr_llm.extraction.answer import Answer, AnswerItem
-from imr_llm.extraction.grounding import ground, ground_in_request
+from imr_llm.extraction.grounding import ground_in_request, locate
 from imr_llm.extraction.verify import LETTER_FIELDS, Conflict, align, checked_fields, compare
 from imr_llm.models import (
     Determination,
@@ -55,12 +55,14 @@ def _fill_letter(
             got = getattr(got, part)
         if path in values or _empty(got):
             continue
-        span = ground(path, got, text)
-        if span is None:
+        found = locate(path, got, text)
+        if found is None:
             rejected.append(Discrepancy(field=path, anchor=None, llm=got, resolution="anchor"))
             continue
-        _set_path(record, path, got)
-        evidence.append(Evidence(field=path, start=span[0], end=span[1], status="llm_only"))
+        # Recorded in the contract's spelling ("2017-01-31", "IA"), however the LLM wrote it.
+        _set_path(record, path, found.value)
+        start, end = found.span
+        evidence.append(Evidence(field=path, start=start, end=end, status="llm_only"))
     return evidence, rejected
 
 

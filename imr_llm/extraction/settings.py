@@ -24,6 +24,8 @@ class LlmSettings:
     max_tokens: int = 1500
     max_reasks: int = 2
     strategy: str = "letter"
+    # json_schema mode on an LLGuidance server (llama.cpp): ask for JSON without indentation.
+    compact_json: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODE_NAMES:

@@ -64,6 +64,11 @@ class Reply(Generic[M]):
 
 
 @cache
+def _schema_of(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+@cache
 def _wrapped(model: type[pydantic.BaseModel]) -> Any:
     # Once per class: instructor otherwise rebuilds the wrapper and its schema every request.
     return instructor.response_schema(model)
@@ -242,11 +247,27 @@ class LlmClient:
             "max_retries": retry_policy(self.settings.max_reasks, asynchronous=asynchronous),
             "max_tokens": self.settings.max_tokens,
             "temperature": 0,
+            # Lax parsing ("60" for 60): spelling is verify's business, not a re-ask's.
+            "strict": False,
         }
         if self.settings.json_object_schema:
             schema = _ANSWER_SCHEMA
             kwargs["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
+        elif (format_ := self._compact_format(Answer)) is not None:
+            kwargs["extra_body"] = {"response_format": format_}
         return kwargs
+
+    def _compact_format(self, model: type[pydantic.BaseModel]) -> dict[str, Any] | None:
+        """json_schema mode's response_format asking an LLGuidance server for compact JSON.
+
+        llama.cpp's grammar lets a model indent its JSON, which a small model does, at about
+        twice the tokens; LLGuidance reads a top-level "x-guidance" key that forbids it.
+        Other servers reject the key, so it is sent only when settings.compact_json is on.
+        """
+        if self.settings.mode != "json_schema" or not self.settings.compact_json:
+            return None
+        schema = {**_schema_of(model), "x-guidance": {"whitespace_flexible": False}}
+        return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema}}
 
     def ask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:
         """Ask for an Answer, re-asking on conflicts with the anchors."""
@@ -286,7 +307,7 @@ class LlmClient:
         *,
         asynchronous: bool = False,
     ) -> dict[str, Any]:
-        return {
+        kwargs: dict[str, Any] = {
             "max_retries": retry_policy(self.settings.max_reasks, asynchronous=asynchronous),
             "model": self.settings.model,
             "response_model": _wrapped(model),
@@ -296,7 +317,11 @@ class LlmClient:
             ],
             "max_tokens": max_tokens or self.settings.max_tokens,
             "temperature": 0,
+            "strict": False,
         }
+        if (format_ := self._compact_format(model)) is not None:
+            kwargs["extra_body"] = {"response_format": format_}
+        return kwargs
 
     def ask_model(
         self, model: type[M], system: str, user: str, *, max_tokens: int | None = None
@@ -363,6 +388,7 @@ def make_client(
     max_tokens: int = 1500,
     max_reasks: int = 2,
     strategy: str = "letter",
+    compact_json: bool = False,
     timeout: float = 120.0,
     transport_retries: int = 2,
     http_client: Any = None,
@@ -378,6 +404,7 @@ def make_client(
         max_tokens=max_tokens,
         max_reasks=max_reasks,
         strategy=strategy,
+        compact_json=compact_json,
     )
     # Local servers ignore the key, but the openai client insists on one.
     key = api_key or "sk-no-key-required"

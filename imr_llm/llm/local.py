@@ -36,6 +36,7 @@ from imr_llm.llm.weights import (
 )
 
 PYTHON_ENV = "IMR_LLM_LOCAL_PYTHON"
+MODEL_DIR_ENV = "IMR_LLM_MODEL_DIR"
 HOST = "127.0.0.1"
 SERVE_SCRIPT = Path(__file__).with_name("serve.py")
 
@@ -52,10 +53,15 @@ def local_available() -> bool:
 
 
 def models_folder() -> Path:
-    """Where the joined bundled model is kept: beside the response cache."""
-    from imr_llm.extraction.cache import default_cache_path
+    """Where the joined bundled model is kept (1.1 GB): IMR_LLM_MODEL_DIR, else the user cache.
 
-    return default_cache_path().parent / "models"
+    Not the response cache folder: pointing that elsewhere (as tests do) must not join the
+    model again.
+    """
+    if folder := os.environ.get(MODEL_DIR_ENV):
+        return Path(folder).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imr-llm" / "models"
 
 
 def model_path() -> Path:
