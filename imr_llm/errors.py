@@ -18,6 +18,8 @@ is meant to reach the caller as an exception by default.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ImrLlmError(Exception):
     """Root of every error imr-llm raises on purpose."""
@@ -26,6 +28,18 @@ class ImrLlmError(Exception):
     def kind(self) -> str:
         """The name written into an output row's ``error.type``."""
         return type(self).__name__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (the PDF reader's workers). Exception's own pickling
+        # calls the class with the message alone, which fails for keyword-only attributes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[ImrLlmError], args: tuple[Any, ...], state: dict[str, Any]) -> ImrLlmError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(ImrLlmError):

@@ -11,9 +11,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from pypdf import PdfWriter
-from pypdf.errors import DependencyError
 
+from imr_llm.anchors.record import anchors_extraction
 from imr_llm.errors import (
     BinaryInputError,
     EmptyInputError,
@@ -22,38 +21,43 @@ from imr_llm.errors import (
     PdfError,
     UsageError,
 )
-from imr_llm.letters import load
+from imr_llm.letters import pdf
 from imr_llm.letters.load import Letter, iter_paths, load_bytes, load_path, load_stdin
 
 DATA = Path(__file__).parent / "data"
 LETTER_PDF = DATA / "letters" / "CM16-0242667.pdf"
 LETTER_TXT = DATA / "letters" / "CM16-0242667.txt"
 BAD = DATA / "bad"
+# Made from LETTER_PDF and by hand (pypdf 7.1 wrote the encrypted ones).
+SPECIAL = DATA / "pdf" / "special"
 
 
-def _blank_pdf(pages: int = 2) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=612, height=792)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+def _special(name: str) -> bytes:
+    return (SPECIAL / name).read_bytes()
 
 
-def _password_pdf() -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(width=612, height=792)
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def test_real_pdf_matches_corpus_text() -> None:
+def test_real_pdf_gives_the_corpus_record() -> None:
     letter = load_path(LETTER_PDF)
-    # The corpus .txt is pypdf's per-page text joined by "\n", with no trailing newline.
-    assert letter.text == LETTER_TXT.read_bytes().decode("utf-8")
     assert (letter.kind, letter.path, letter.warnings) == ("pdf", str(LETTER_PDF), ())
+    # PDFium's lines, with the empty line the .txt (pypdf's text) has between sections.
+    assert letter.text.startswith("Case Number: CM16-0242667\nDate Assigned: 12/22/2016 Date")
+    assert "\n12/19/2016\n\nHOW THE IMR FINAL DETERMINATION WAS MADE\n" in letter.text
+    from_pdf = anchors_extraction(letter.text)
+    from_txt = anchors_extraction(LETTER_TXT.read_text(encoding="utf-8"))
+    assert from_pdf.record == from_txt.record
+    assert from_pdf.status == from_txt.status == "ok"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "letter-aes128-empty-user-pw.pdf",
+        "letter-aes256-empty-user-pw.pdf",
+        "letter-rc4-128-empty-user-pw.pdf",
+    ],
+)
+def test_encrypted_with_an_empty_password_opens(name: str) -> None:
+    assert load_bytes(_special(name)).text == load_path(LETTER_PDF).text
 
 
 def test_corpus_text_loads_unchanged() -> None:
@@ -95,8 +99,31 @@ def test_decodes_text(data: bytes, text: str, warnings: tuple[str, ...]) -> None
         pytest.param(b"Norco\x00\x00\x00", BinaryInputError, "NUL", id="nul"),
         pytest.param(b"Norco" + bytes(range(1, 9)) * 4, BinaryInputError, "control", id="ctrl"),
         pytest.param(b"%PDF-1.7\nnot really", PdfError, "cannot parse PDF", id="fake-pdf"),
-        pytest.param(_blank_pdf(), PdfError, "no text layer", id="pdf-no-text"),
-        pytest.param(_password_pdf(), PdfError, "password-protected", id="pdf-password"),
+        pytest.param(b"%PDF-", PdfError, "cannot parse PDF", id="header-only"),
+        pytest.param(_special("blank-2-pages.pdf"), PdfError, "no text layer", id="pdf-no-text"),
+        pytest.param(_special("image-only-page.pdf"), PdfError, "no text layer", id="pdf-image"),
+        pytest.param(_special("zero-pages.pdf"), PdfError, "^PDF has no pages$", id="no-pages"),
+        pytest.param(
+            _special("password-rc4-128.pdf"), PdfError, "password-protected", id="pdf-password"
+        ),
+        pytest.param(
+            _special("letter-aes256-user-pw.pdf"), PdfError, "password-protected", id="aes-pw"
+        ),
+        pytest.param(
+            _special("encrypt-pubsec.pdf"), PdfError, "unsupported encryption", id="pubsec"
+        ),
+        pytest.param(
+            _special("pagetree-self-cycle.pdf"), PdfError, "cannot parse PDF", id="self-cycle"
+        ),
+        pytest.param(
+            _special("pagetree-cycle-plus-page.pdf"), PdfError, "cannot parse PDF", id="cycle"
+        ),
+        pytest.param(
+            (DATA / "letters" / "CM16-0242667.pdf").read_bytes()[:5000],
+            PdfError,
+            r"cannot parse PDF \(truncated or damaged\?\)",
+            id="truncated-letter",
+        ),
     ],
 )
 def test_rejects_bad_bytes(data: bytes, error: type[InputError], message: str) -> None:
@@ -129,33 +156,39 @@ def test_cp1252_file_loads_with_warning() -> None:
 
 def test_pdf_without_text_layer(tmp_path: Path) -> None:
     scan = tmp_path / "scan.pdf"
-    scan.write_bytes(_blank_pdf())
+    scan.write_bytes(_special("blank-2-pages.pdf"))
     with pytest.raises(PdfError, match=r"no text layer \(scanned image\?\); run OCR first"):
         load_path(scan)
 
 
-def test_pypdf_complaints_stay_quiet(
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("name", ["no-xref.pdf", "xref-prev-loop.pdf"])
+def test_pdfium_repairs_are_warnings_not_output(
+    name: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    letter = load_path(BAD / "no-xref.pdf")
-    with pytest.raises(PdfError, match="truncated or damaged"):
-        load_bytes(LETTER_PDF.read_bytes()[:5000])
+    path = BAD / name if (BAD / name).exists() else SPECIAL / name
+    letter = load_path(path)
     assert letter.text == "Hello IMR"
-    assert letter.warnings and all(w.startswith("pypdf: ") for w in letter.warnings)
+    assert letter.warnings == ("pdfium: cross-reference table damaged; rebuilt from the file",)
     assert caplog.records == []
-    assert capsys.readouterr() == ("", "")
-    assert logging.getLogger("pypdf").propagate
-    assert logging.getLogger("pypdf").handlers == []
+    assert capfd.readouterr() == ("", "")  # nothing from PDFium's C code either
 
 
-def test_missing_crypto_dependency_is_a_pdf_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def reader(*args: object, **kwargs: object) -> None:
-        raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+def test_an_unexpected_pdfium_failure_is_a_pdf_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(data: bytes, path: str | None = None) -> tuple[str, tuple[str, ...]]:
+        raise ValueError("bad stream")
 
-    monkeypatch.setattr(load, "PdfReader", reader)
-    with pytest.raises(PdfError, match=r"needs the 'cryptography' package"):
-        load_bytes(b"%PDF-1.6\n")
+    monkeypatch.setattr(pdf, "pdf_text", broken)
+    with pytest.raises(PdfError, match=r"cannot parse PDF .*: ValueError: bad stream"):
+        load_bytes(b"%PDF-1.6\n", path="x.pdf")
+
+
+def test_pdf_line_ends_are_the_text_files_line_ends() -> None:
+    text = load_path(DATA / "pdf" / "corpus" / "CM16-0244053.pdf").text
+    # PDFium's CRLF and its U+FFFE for a hyphen at a line end ("x-" / "ray")
+    assert "\r" not in text and "\ufffe" not in text
+    assert "The x-\nray indicates" in text
+    assert all(line == line.rstrip() for line in text.split("\n"))
 
 
 def test_huge_file_fails_before_reading(tmp_path: Path) -> None:
@@ -193,7 +226,7 @@ def test_max_chars_is_inclusive(text: str) -> None:
 
 
 def test_max_chars_applies_to_pdf_text() -> None:
-    with pytest.raises(InputTooLargeError, match=r"3,374 characters, over the limit of 1,000"):
+    with pytest.raises(InputTooLargeError, match=r"3,306 characters, over the limit of 1,000"):
         load_path(LETTER_PDF, max_chars=1000)
 
 
@@ -209,7 +242,7 @@ def _fake_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
 
 def test_load_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_stdin(monkeypatch, LETTER_PDF.read_bytes())
-    assert load_stdin() == Letter(LETTER_TXT.read_bytes().decode(), None, (), "pdf")
+    assert load_stdin() == Letter(load_path(LETTER_PDF).text, None, (), "pdf")
 
 
 def test_load_stdin_stops_reading_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 
 from imr_llm.anchors.finder import Anchors, find_anchors
 from imr_llm.errors import ImrLlmError, InputError, UnsupportedFormatError
-from imr_llm.letters.load import DEFAULT_MAX_CHARS, load_path, load_stdin
+from imr_llm.letters.load import Letter
 from imr_llm.models import (
     HEADER_FIELDS,
     Determination,
@@ -136,14 +136,11 @@ def error_extraction(
     )
 
 
-def row_for_input(
-    name: str, *, max_chars: int = DEFAULT_MAX_CHARS, analyse: Analyse | None = None
+def row_for_letter(
+    name: str, loaded: Letter | InputError, *, analyse: Analyse | None = None
 ) -> Extraction:
-    """Load ``name`` (a path, or "-" for stdin) and analyse it; bad input becomes a failed row."""
-    try:
-        letter = (
-            load_stdin(max_chars=max_chars) if name == "-" else load_path(name, max_chars=max_chars)
-        )
-    except InputError as exc:
-        return error_extraction(exc, source=source_info("", None if name == "-" else name))
-    return (analyse or anchors_extraction)(letter.text, path=letter.path, warnings=letter.warnings)
+    """The row of input ``name`` (a path, or "-" for stdin) once read: a letter is analysed,
+    an input that could not be read becomes a failed row."""
+    if isinstance(loaded, InputError):
+        return error_extraction(loaded, source=source_info("", None if name == "-" else name))
+    return (analyse or anchors_extraction)(loaded.text, path=loaded.path, warnings=loaded.warnings)

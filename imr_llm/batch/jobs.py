@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +30,9 @@ from imr_llm.extraction.cache import NullCache, ResponseCache, schema_hash
 from imr_llm.extraction.pipeline import cached_row, request_key
 from imr_llm.extraction.prompts import load_prompts
 from imr_llm.extraction.settings import LlmSettings
-from imr_llm.letters.load import DEFAULT_MAX_CHARS, iter_paths, load_path
+from imr_llm.letters.load import DEFAULT_MAX_CHARS, Letter, iter_paths
 from imr_llm.letters.normalize import normalize
+from imr_llm.letters.reader import LetterReader, env_timeout
 
 if TYPE_CHECKING:
     from imr_llm.batch.replay import Replayer
@@ -69,11 +70,14 @@ def prepare(
     max_requests: int = MAX_REQUESTS,
     max_bytes: int = MAX_BYTES,
     cache: ResponseCache | None = None,
+    pdf_timeout: float | None = None,
 ) -> Prepared:
     """Write round 1's request files and the manifest for ``inputs`` into a new ``folder``.
 
     A letter whose row ``cache`` holds (from extract, bulk or an earlier collect) gets that
-    row at once and no request: nothing is paid for twice.
+    row at once and no request: nothing is paid for twice. A PDF that crashes the reader or
+    takes more than ``pdf_timeout`` seconds (default: ``IMR_LLM_PDF_TIMEOUT`` or 30) gets a
+    failed row.
     """
     from imr_llm.batch.replay import Replayer
 
@@ -84,9 +88,11 @@ def prepare(
     done = Prepared()
     manifest: list[str] = []
     limits = {"max_requests": max_requests, "max_bytes": max_bytes}
-    with RequestWriter(bdir.round_dir(1), **limits) as writer:
-        for index, name in enumerate(iter_paths(inputs)):
-            entry, body = _entry(index, name, replayer, max_chars, store)
+    timeout = env_timeout() if pdf_timeout is None else pdf_timeout
+    reader = LetterReader(timeout=timeout, max_chars=max_chars)
+    with RequestWriter(bdir.round_dir(1), **limits) as writer, reader:
+        for index, (name, loaded) in enumerate(reader.read(_files(inputs))):
+            entry, body = _entry(index, name, loaded, replayer, store)
             manifest.append(json.dumps(entry, ensure_ascii=False) + "\n")
             if body is not None:
                 writer.write(request_line(index, 1, body))
@@ -109,16 +115,20 @@ def _new_folder(folder: str | os.PathLike[str]) -> BatchDir:
     return bdir
 
 
+def _files(inputs: Iterable[str]) -> Iterator[str]:
+    for name in iter_paths(inputs):
+        if name == "-":
+            message = "batch prepare needs files, not stdin: collect reads each letter again"
+            raise UsageError(message)
+        yield name
+
+
 def _entry(
-    index: int, name: str, replayer: Replayer, max_chars: int, cache: ResponseCache
+    index: int, name: str, letter: Letter | InputError, replayer: Replayer, cache: ResponseCache
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The manifest entry of one input and its first request (None: its row is final)."""
-    if name == "-":
-        raise UsageError("batch prepare needs files, not stdin: collect reads each letter again")
-    try:
-        letter = load_path(name, max_chars=max_chars)
-    except InputError as exc:
-        row = error_extraction(exc, source=source_info("", name))
+    if isinstance(letter, InputError):
+        row = error_extraction(letter, source=source_info("", name))
         return {"index": index, "path": name, "row": row.model_dump(mode="json")}, None
     entry = {"index": index, **source_info(letter.text, letter.path).model_dump(mode="json")}
     # Collect may run from another working directory.

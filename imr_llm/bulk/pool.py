@@ -22,7 +22,8 @@ from imr_llm.anchors.record import error_extraction, source_info
 from imr_llm.bulk.plan import Skipped, input_name
 from imr_llm.bulk.worker import READY, recipe_for, worker_main, worker_thread
 from imr_llm.errors import InputError
-from imr_llm.letters.load import Letter, load_path
+from imr_llm.letters.load import Letter
+from imr_llm.letters.reader import shared_reader
 from imr_llm.models import ErrorInfo, Extraction, SourceInfo
 
 if TYPE_CHECKING:
@@ -223,7 +224,8 @@ class _Pool:
 def _load(item: Input, max_chars: int) -> Letter:
     if isinstance(item, tuple):
         return Letter(text=item[1], path=item[0])
-    return load_path(item, max_chars=max_chars)
+    # A PDF is parsed in a worker process: one that crashes or hangs fails this row alone.
+    return shared_reader(max_chars=max_chars).submit(item).result()
 
 
 def run_pool(inputs: Iterable[Input], plan: Plan) -> Generator[Outcome, None, None]:

@@ -22,7 +22,8 @@ from imr_llm.bulk.ratelimit import RateLimiter
 from imr_llm.errors import InputError, UsageError
 from imr_llm.extraction.cache import Cache, NullCache
 from imr_llm.extraction.pipeline import CacheArg, aextract
-from imr_llm.letters.load import Letter, load_path
+from imr_llm.letters.load import Letter
+from imr_llm.letters.reader import shared_reader
 from imr_llm.llm import LlmClient, client_from_env
 from imr_llm.models import Extraction
 
@@ -84,7 +85,9 @@ class _Engine:
     async def _load(self, item: Input) -> Letter:
         if isinstance(item, tuple):
             return Letter(text=item[1], path=item[0])
-        return await asyncio.to_thread(load_path, item, max_chars=self.plan.max_chars)
+        # A PDF is parsed in a worker process: one that crashes or hangs fails this row alone.
+        reader = shared_reader(max_chars=self.plan.max_chars)
+        return await asyncio.wrap_future(await asyncio.to_thread(reader.submit, item))
 
     async def _one(self, item: Input) -> Outcome:
         try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from functools import partial
 from typing import TextIO
 
 from imr_llm import __version__
-from imr_llm.anchors.record import Analyse, row_for_input
+from imr_llm.anchors.record import Analyse, row_for_letter
 from imr_llm.bulk import export, summary
 from imr_llm.bulk.journal import open_private
 from imr_llm.cli import bulk as bulk_cli
@@ -18,6 +19,7 @@ from imr_llm.cli.options import add_llm_options, cache_for, endpoint_options
 from imr_llm.cli.reports import add_commands
 from imr_llm.errors import UsageError
 from imr_llm.letters.load import DEFAULT_MAX_CHARS, iter_paths
+from imr_llm.letters.reader import TIMEOUT_ENV, LetterReader, env_timeout
 from imr_llm.models import Extraction
 
 EXIT_OK = 0
@@ -46,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_inputs(anchors)
+    anchors.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes reading PDFs in parallel (1; 0 = one per CPU); rows keep input order",
+    )
     anchors.set_defaults(run=_run_anchors)
     extract = commands.add_parser(
         "extract",
@@ -79,11 +88,25 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_CHARS,
         help="refuse letters longer than this many characters (default: %(default)s)",
     )
+    parser.add_argument(
+        "--pdf-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a PDF that takes longer to read fails its row, and the run goes on "
+        f"(default: {TIMEOUT_ENV} or 30)",
+    )
 
 
-def _rows(args: argparse.Namespace, analyse: Analyse | None = None) -> Iterator[Extraction]:
-    for name in iter_paths(args.inputs):
-        yield row_for_input(name, max_chars=args.max_chars, analyse=analyse)
+def _rows(
+    args: argparse.Namespace, analyse: Analyse | None = None
+) -> Generator[Extraction, None, None]:
+    # PDFs are parsed in worker processes: one that crashes or hangs the parser costs its row.
+    workers = getattr(args, "workers", 1)
+    timeout = env_timeout() if args.pdf_timeout is None else args.pdf_timeout
+    reader = LetterReader(workers=workers, timeout=timeout, max_chars=args.max_chars)
+    with reader:
+        for name, loaded in reader.read(iter_paths(args.inputs)):
+            yield row_for_letter(name, loaded, analyse=analyse)
 
 
 def _write(rows: Iterator[Extraction], out: TextIO, *, pretty: bool) -> int:
@@ -103,13 +126,19 @@ def _complain(row: Extraction) -> None:
     print(f"imr-llm: {where}: {why}", file=sys.stderr)
 
 
-def _emit(args: argparse.Namespace, rows: Iterator[Extraction]) -> int:
+def _emit(args: argparse.Namespace, rows: Generator[Extraction, None, None]) -> int:
     if args.max_chars < 1:
         raise UsageError("--max-chars must be a positive number")
-    if args.output:
-        with open_private(args.output) as out:
-            return _write(rows, out, pretty=args.pretty)
-    return _write(rows, sys.stdout, pretty=args.pretty)
+    if getattr(args, "workers", 1) < 0:
+        raise UsageError("--workers must be 0 (one per CPU) or more")
+    if args.pdf_timeout is not None and not args.pdf_timeout > 0:
+        raise UsageError("--pdf-timeout must be a positive number of seconds")
+    # closing(): the PDF workers stop at once if writing fails or Ctrl-C comes.
+    with contextlib.closing(rows):
+        if args.output:
+            with open_private(args.output) as out:
+                return _write(rows, out, pretty=args.pretty)
+        return _write(rows, sys.stdout, pretty=args.pretty)
 
 
 def _run_anchors(args: argparse.Namespace) -> int:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import io
-import logging
 import os
 import stat
 import sys
-import threading
-import warnings
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
-
-from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from imr_llm.errors import (
     BinaryInputError,
@@ -49,9 +41,6 @@ _SIGNATURES = (
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Office document (.doc?)"),
     (b"\x1f\x8b", "gzip-compressed data"),
 )
-# pypdf's logger settings are process-wide; the lock keeps concurrent loads from
-# restoring each other's half-changed state.
-_PYPDF_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +62,7 @@ def load_bytes(
     limit = _byte_limit(data[:_HEAD], max_chars)
     if len(data) > limit:
         raise _too_many_bytes(len(data), limit, max_chars, path=path)
-    kind: Literal["text", "pdf"] = "pdf" if _is_pdf(data[:_HEAD]) else "text"
+    kind: Literal["text", "pdf"] = "pdf" if is_pdf(data) else "text"
     text, notes = _pdf_text(data, path) if kind == "pdf" else _decode(data, path)
     if not text.strip():
         raise EmptyInputError("input holds only whitespace", path=path)
@@ -90,25 +79,39 @@ def load_bytes(
 def load_path(path: str | os.PathLike[str], *, max_chars: int = DEFAULT_MAX_CHARS) -> Letter:
     """Load a letter from a file, refusing oversized files before reading them."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as stream:
-            info = os.fstat(stream.fileno())
-            size = info.st_size if stat.S_ISREG(info.st_mode) else None
-            data = _read(stream, size=size, max_chars=max_chars, path=name)
-    except OSError as exc:
-        raise InputError(_cannot_read(exc, name), path=name) from exc
-    return load_bytes(data, path=name, max_chars=max_chars)
+    return load_bytes(read_file(name, max_chars=max_chars), path=name, max_chars=max_chars)
 
 
 def load_stdin(*, max_chars: int = DEFAULT_MAX_CHARS) -> Letter:
     """Load a letter from standard input."""
+    return load_bytes(read_stdin(max_chars=max_chars), max_chars=max_chars)
+
+
+def read_file(name: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> bytes:
+    """A letter file's bytes, refused before reading when it cannot fit ``max_chars``."""
+    try:
+        with open(name, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            size = info.st_size if stat.S_ISREG(info.st_mode) else None
+            return _read(stream, size=size, max_chars=max_chars, path=name)
+    except OSError as exc:
+        raise InputError(_cannot_read(exc, name), path=name) from exc
+
+
+def read_stdin(*, max_chars: int = DEFAULT_MAX_CHARS) -> bytes:
+    """Standard input's bytes, up to the limit for ``max_chars``."""
     if sys.stdin is None:
         raise InputError("cannot read: there is no standard input")
     try:
-        data = _read(sys.stdin.buffer, size=None, max_chars=max_chars, path=None)
+        return _read(sys.stdin.buffer, size=None, max_chars=max_chars, path=None)
     except OSError as exc:
         raise InputError(f"cannot read standard input: {exc}") from exc
-    return load_bytes(data, max_chars=max_chars)
+
+
+def is_pdf(data: bytes) -> bool:
+    """True when the bytes are a PDF (its header within the first kilobyte)."""
+    # Some producers put junk before the header; readers accept it within the first KB.
+    return b"%PDF-" in data[:_HEAD]
 
 
 def iter_paths(inputs: Iterable[str]) -> Iterator[str]:
@@ -154,13 +157,8 @@ def _read(stream: BinaryIO, *, size: int | None, max_chars: int, path: str | Non
 def _byte_limit(head: bytes, max_chars: int) -> int:
     if max_chars < 1:
         raise UsageError(f"max_chars must be at least 1, not {max_chars}")
-    per_char = _PDF_BYTES_PER_CHAR if _is_pdf(head) else _TEXT_BYTES_PER_CHAR
+    per_char = _PDF_BYTES_PER_CHAR if is_pdf(head) else _TEXT_BYTES_PER_CHAR
     return per_char * max_chars
-
-
-def _is_pdf(head: bytes) -> bool:
-    # Some producers put junk before the header; readers accept it within the first KB.
-    return b"%PDF-" in head[:_HEAD]
 
 
 def _too_many_bytes(
@@ -220,51 +218,15 @@ def _reject_binary(data: bytes, path: str | None) -> None:
 
 
 def _pdf_text(data: bytes, path: str | None) -> tuple[str, tuple[str, ...]]:
-    """Extract the text layer page by page, joined as the corpus' .txt files were."""
-    notes: list[str] = []
+    # PDFium is imported on first use: text-only runs never load it.
+    from imr_llm.letters.pdf import pdf_text
+
     try:
-        with _quiet_pypdf(notes):
-            pages = [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
-    except FileNotDecryptedError as exc:
-        raise PdfError("PDF is password-protected; remove the password first", path=path) from exc
-    except DependencyError as exc:
-        message = "PDF is AES-encrypted and needs the 'cryptography' package (pypdf[crypto])"
-        raise PdfError(message, path=path) from exc
-    # pypdf raises far more than its own error types on malformed files (KeyError,
-    # ValueError, RecursionError...); all of them mean the same thing here.
+        return pdf_text(data, path)
+    except PdfError:
+        raise
+    # pypdfium2 reports PDFium's failures as PdfiumError, which pdf_text turns into PdfError;
+    # anything else from a malformed file means the same to the caller.
     except Exception as exc:
-        detail = "; ".join([str(exc) or type(exc).__name__, *notes])
+        detail = f"{type(exc).__name__}: {exc}"
         raise PdfError(f"cannot parse PDF (truncated or damaged?): {detail}", path=path) from exc
-    text = "\n".join(pages)
-    if not text.strip():
-        raise PdfError("PDF has no text layer (scanned image?); run OCR first", path=path)
-    return text, tuple(f"pypdf: {note}" for note in notes)
-
-
-@contextmanager
-def _quiet_pypdf(notes: list[str]) -> Iterator[None]:
-    """Collect pypdf's log messages and warnings into ``notes`` instead of stderr."""
-    logger = logging.getLogger("pypdf")
-    collector = _Collector()
-    with _PYPDF_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        propagate, logger.propagate = logger.propagate, False
-        logger.addHandler(collector)
-        try:
-            yield
-        finally:
-            logger.removeHandler(collector)
-            logger.propagate = propagate
-            found = collector.messages + [str(w.message) for w in caught]
-            notes.extend(dict.fromkeys(found))
-
-
-class _Collector(logging.Handler):
-    """A logging handler that keeps messages in a list."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())

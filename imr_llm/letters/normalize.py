@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 # Words joined by single plain spaces: copied verbatim, so offsets map one to one.
 _RUN = re.compile(r"\S+(?: \S+)*")
+# A carriage return not followed by a line feed ends a line too (old Mac text; PDF text).
+_LONE_CR = re.compile(r"\r(?!\n)")
+# A soft hyphen marks where a word may break; at a line end the word goes on below.
+_SOFT_HYPHEN = "\u00ad"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,9 @@ def _pieces(text: str) -> tuple[list[tuple[int, int]], list[int]]:
 
 def normalize(text: str) -> Normalized:
     """Collapse whitespace, rejoin hyphenated line breaks and mark paragraphs."""
-    spans, before = _pieces(text)
+    # Same length, so offsets into either text are the same.
+    lines = _LONE_CR.sub("\n", text) if "\r" in text else text
+    spans, before = _pieces(lines)
     paragraph_at = 3 if _double_spaced(before[1:]) else 2
     parts: list[str] = []
     starts: list[int] = []
@@ -90,6 +96,11 @@ def normalize(text: str) -> Normalized:
         piece = text[a:b]
         if i:
             sep = _separator(before[i], paragraph_at, parts[-1], piece)
+            if sep == "" and parts[-1][-1] == _SOFT_HYPHEN:
+                # The soft hyphen is not part of the word: its token ends before it.
+                parts[-1] = parts[-1][:-1]
+                spans[i - 1] = (spans[i - 1][0], spans[i - 1][1] - 1)
+                pos -= 1
             parts.append(sep)
             pos += len(sep)
         parts.append(piece)
@@ -107,5 +118,7 @@ def _separator(newlines: int, paragraph_at: int, prev: str, nxt: str) -> str:
         return "\n\n"
     # "on-\ngoing": a word hyphenated at a line break is one word.
     if prev[-1:] == "-" and prev[-2:-1].isalpha() and nxt[:1].islower():
+        return ""
+    if prev[-1:] == _SOFT_HYPHEN and prev[-2:-1].isalpha() and nxt[:1].isalpha():
         return ""
     return "\n"

@@ -1,0 +1,294 @@
+"""Worker processes that parse PDFs, watched by one thread: a crash or a hang costs one letter.
+
+Each worker holds one PDF at a time, so a worker that dies (a crash in PDFium, a kill) or
+passes its deadline (it is then killed) fails exactly the letter it held, and is replaced.
+Workers start when PDFs are waiting, up to ``size``; they are forked from a server process
+that has imported the reader once ("forkserver"), so a replacement costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import multiprocessing.connection as mpc
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from imr_llm.errors import InputError, PdfError
+from imr_llm.letters.load import Letter
+from imr_llm.letters.worker import READY, serve
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
+    from multiprocessing.process import BaseProcess
+
+# Workers that die before they are ready, in a row, before the reader gives up starting them.
+START_FAILURES = 3
+# A worker idle this long (seconds) exits: a long-lived process keeps no idle parsers, and a
+# new worker costs milliseconds.
+IDLE_EXIT = 1.0
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One PDF to parse and the future its letter (or InputError) goes to."""
+
+    future: Future[Letter]
+    data: bytes
+    path: str | None
+    max_chars: int
+    fault: str | None = None  # the test hook: "kill" or "hang"
+    started: bool = False  # its future is marked running (it can no longer be cancelled)
+
+    def fail(self, message: str) -> None:
+        """Resolve the future with a PdfError, unless it was cancelled while it waited."""
+        if self.started or self.future.set_running_or_notify_cancel():
+            self.started = True
+            self.future.set_exception(PdfError(message, path=self.path))
+
+
+@dataclass(eq=False, slots=True)
+class _Slot:
+    process: BaseProcess
+    conn: mpc.Connection
+    ready: bool = False
+    job: Job | None = None
+    deadline: float = math.inf  # busy: the job's time limit; idle: when it exits
+    number: int = 0
+
+
+def _context() -> ForkServerContext | SpawnContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # Applies only if the server is not running yet; else the worker imports it itself.
+        context.set_forkserver_preload(["imr_llm.letters.worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class Supervisor:
+    """Runs PDF jobs in at most ``size`` worker processes, each within ``timeout`` seconds."""
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self.size = size
+        self.timeout = timeout
+        self._context = _context()
+        self._lock = threading.Lock()
+        self._queue: deque[Job] = deque()  # guarded by _lock, like _poked and _closing
+        self._poked = self._closing = False
+        self._wake_in, self._wake_out = self._context.Pipe(duplex=False)
+        self._slots: list[_Slot] = []  # the watcher thread's alone
+        self._numbers = 0
+        self._failed_starts = 0
+        self._broken: str | None = None  # why no worker can run; guarded by _lock
+        self._thread = threading.Thread(target=self._watch, name="imr-llm-pdf-reader", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; its future is resolved by the watcher thread."""
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the PDF reader is closed")
+            if self._broken:
+                job.fail(self._broken)
+                return
+            self._queue.append(job)
+            self._poke()
+
+    def close(self) -> None:
+        """Stop the workers; jobs not finished are cancelled."""
+        with self._lock:
+            self._closing = True
+            self._poke()
+        self._thread.join()
+        self._wake_in.close()
+        self._wake_out.close()
+
+    def _poke(self) -> None:
+        if not self._poked:  # one byte in the pipe at most: a busy watcher never blocks us
+            self._poked = True
+            self._wake_out.send_bytes(b"")
+
+    # -- the watcher thread ---------------------------------------------------------------
+
+    def _watch(self) -> None:
+        try:
+            while self._step():
+                pass
+        except BaseException as exc:  # a bug here must fail the letters, not hang the run
+            self._give_up(f"the PDF reader stopped ({type(exc).__name__}: {exc})")
+            raise
+        finally:
+            self._stop_all()
+
+    def _step(self) -> bool:
+        if self._closed():
+            return False
+        self._dispatch()
+        slots = list(self._slots)
+        waiting: list[Any] = [self._wake_in, *(s.conn for s in slots)]
+        waiting += [s.process.sentinel for s in slots]
+        ready = set(mpc.wait(waiting, timeout=self._until_deadline()))
+        if self._wake_in in ready:
+            self._drain_wake()
+        for slot in slots:
+            if slot.conn in ready:
+                self._receive(slot)
+        for slot in slots:
+            if slot in self._slots and slot.process.sentinel in ready:
+                self._bury(slot)
+        self._expire()
+        return True
+
+    def _closed(self) -> bool:
+        with self._lock:
+            return self._closing
+
+    def _drain_wake(self) -> None:
+        with self._lock:
+            self._poked = False
+            while self._wake_in.poll():
+                self._wake_in.recv_bytes()
+
+    def _until_deadline(self) -> float | None:
+        deadline = min((s.deadline for s in self._slots), default=math.inf)
+        return None if deadline == math.inf else max(deadline - time.monotonic(), 0.0)
+
+    def _dispatch(self) -> None:
+        """Give waiting jobs to idle workers; start workers while jobs outnumber them."""
+        while idle := next((s for s in self._slots if s.ready and s.job is None), None):
+            job = self._next_job()
+            if job is None:
+                break
+            if not self._send(idle, job):
+                with self._lock:
+                    self._queue.appendleft(job)
+        with self._lock:
+            waiting = len(self._queue)
+        starting = sum(1 for s in self._slots if not s.ready)
+        while waiting > starting and len(self._slots) < self.size:
+            self._slots.append(self._start())
+            starting += 1
+
+    def _next_job(self) -> Job | None:
+        """The first waiting job not cancelled, marked running."""
+        with self._lock:
+            while self._queue:
+                job = self._queue.popleft()
+                if job.started or job.future.set_running_or_notify_cancel():
+                    job.started = True
+                    return job
+        return None
+
+    def _send(self, slot: _Slot, job: Job) -> bool:
+        self._numbers += 1
+        try:
+            slot.conn.send((self._numbers, job.data, job.path, job.max_chars, job.fault))
+        except OSError:  # it died idle: not this letter's fault
+            self._bury(slot)
+            return False
+        slot.job, slot.number = job, self._numbers
+        slot.deadline = time.monotonic() + self.timeout
+        return True
+
+    def _start(self) -> _Slot:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=serve, args=(theirs,), name="imr-llm-pdf-worker", daemon=True
+        )
+        process.start()
+        theirs.close()  # the worker's end: closing ours lets EOF show when it dies
+        return _Slot(process, ours)
+
+    def _receive(self, slot: _Slot) -> None:
+        if slot not in self._slots:
+            return
+        try:
+            while slot.conn.poll():
+                message = slot.conn.recv()
+                if message == READY:
+                    slot.ready, self._failed_starts = True, 0
+                    slot.deadline = time.monotonic() + IDLE_EXIT
+                    continue
+                self._answer(slot, message)
+        except (EOFError, OSError):
+            self._bury(slot)
+
+    def _answer(self, slot: _Slot, message: tuple[int, Letter | InputError]) -> None:
+        number, result = message
+        job, slot.job, slot.deadline = slot.job, None, time.monotonic() + IDLE_EXIT
+        if job is None or number != slot.number:
+            return  # cannot happen: one job at a time; ignore rather than misfile
+        if isinstance(result, BaseException):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
+
+    def _bury(self, slot: _Slot) -> None:
+        """A dead worker: the letter it held fails; a worker that never started counts."""
+        self._retire(slot)
+        code = slot.process.exitcode
+        if slot.job is not None:
+            slot.job.fail(crash_message(code))
+        elif not slot.ready:
+            self._failed_starts += 1
+            if self._failed_starts >= START_FAILURES:
+                self._give_up(f"the PDF reader process could not start ({_how(code)})")
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for slot in [s for s in self._slots if s.deadline <= now]:
+            if slot.job is None:  # idle: it exits when its pipe closes
+                self._retire(slot)
+                continue
+            slot.process.kill()
+            self._retire(slot)
+            slot.job.fail(f"reading the PDF took more than {self.timeout:g} s")
+
+    def _retire(self, slot: _Slot) -> None:
+        """Forget a worker that has exited or must: it is ended if it has not."""
+        self._slots.remove(slot)
+        slot.conn.close()
+        slot.process.join(5)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
+
+    def _give_up(self, message: str) -> None:
+        """No worker can run: every waiting letter, and every later one, fails with why."""
+        with self._lock:
+            self._broken = message
+            waiting = list(self._queue)
+            self._queue.clear()
+        for job in waiting:
+            job.fail(message)
+
+    def _stop_all(self) -> None:
+        """Idle workers exit when their pipe closes; busy ones (an interrupted run) are killed."""
+        for slot in self._slots:
+            if slot.job is not None:
+                slot.process.kill()
+                slot.job.fail("the PDF reader was closed before this PDF was read")
+            slot.conn.close()
+        for slot in self._slots:
+            slot.process.join(5)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
+        self._slots.clear()
+        self._give_up("the PDF reader is closed")
+
+
+def crash_message(exitcode: int | None) -> str:
+    """Why a worker's letter failed when the worker died."""
+    return f"the PDF reader crashed ({_how(exitcode)})"
+
+
+def _how(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "it did not exit"
+    return f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
