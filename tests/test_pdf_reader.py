@@ -13,6 +13,7 @@ import pickle
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,11 @@ def test_closing_with_letters_in_flight_ends_every_worker(
     reader.close()
     assert all(f.done() for f in futures)
     assert not _ours()
+
+
+def test_load_path_from_many_threads_reads_every_pdf_whole() -> None:
+    # PDFium is not thread-safe even across documents (without the lock this segfaults).
+    expected = {p: load_path(p) for p in PDFS}
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(load_path, PDFS * 4))
+    assert got == [expected[p] for p in PDFS * 4]
