@@ -157,6 +157,8 @@ def merge(text: str, anchors: Anchors, answer: Answer | None, *, accepted: bool)
     record = record_from_anchors(anchors)
     if answer is None:
         return Merged(record, _anchor_evidence(anchors, [], set()), [], "failed")
+    # Two letters in one input: only the first, which the anchors read, may ground a value.
+    text = text[: anchors.letter_end] if anchors.letter_end is not None else text
     conflicts = compare(answer, anchors)
     evidence = _anchor_evidence(anchors, conflicts, checked_fields(answer, anchors))
     letter_evidence, rejected = _fill_letter(record, answer, anchors, text)

@@ -199,7 +199,11 @@ def _start(
     key = request_key(normalized.text, client.settings, strategy)
     if (hit := cached_row(store, key, path)) is not None:
         return hit
-    letter = letter_for_prompt(normalized) if strategy == "letter" else ""
+    letter = ""
+    if strategy == "letter":
+        # Two letters in one input: the model sees only the first, which the anchors read.
+        first = normalized if anchors.letter_end is None else normalize(text[: anchors.letter_end])
+        letter = letter_for_prompt(first)
     return _Job(
         text, anchors, client, store, key, path, warnings, letter, normalized.text, strategy
     )

@@ -150,6 +150,7 @@ def _diagnoses(b: _Builder, outcome: Outcome) -> list[str]:
 def merge_items(text: str, anchors: Anchors, outcome: Outcome) -> Merged:
     """The final record, evidence, discrepancies and status of an ``items`` extraction."""
     record = record_from_anchors(anchors)
+    text = text[: anchors.letter_end] if anchors.letter_end is not None else text
     b = _Builder(text, anchors)
     for found in outcome.items:
         _fill_item(b, found, record.items[found.prompt.index])
