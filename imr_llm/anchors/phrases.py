@@ -8,29 +8,45 @@ may be separated by a newline, so every gap is ``\\s``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from imr_llm.models import Reason
 
 R = Reason
 _I = re.I
 NEG = (
-    r"(?:no|not(?!\s+(?:be\s+)?recommended)|nor|none|never|without|absent|absence|lack(?:s|ed|ing)?|cannot|n't|unable|"
-    r"neither|denie[sd]|negative|fail(?:s|ed)?\s+to|insufficient|inadequate)"
+    r"(?:no|not(?!\s+(?:be\s+)?recommended)|nor|none|never|without|absent|absence|"
+    r"lack(?:s|ed|ing)?|cannot|n't|unable|neither|denie[sd]|negative|fail(?:s|ed)?\s+to|"
+    r"insufficient|inadequate)"
+)
+_AFTER = (
+    r"[^.;]{0,60}?\b(?:not|never)\s+(?:been\s+)?(?:documented|noted|provided|shown|"
+    r"demonstrated|established|reported|included|evident|present|described|identified|"
+    r"indicated|checked|performed|obtained|queried|addressed|discussed)"
 )
 
 
-def negated(phrase: str, gap: int = 120, skip: str = "") -> re.Pattern[str]:
+@dataclass(frozen=True, slots=True)
+class Negated:
+    """A phrase negated in its clause ("no red flags", "red flags were not noted")."""
+
+    phrase: re.Pattern[str]
+    negated: re.Pattern[str]
+
+    def search(self, text: str) -> re.Match[str] | None:
+        # The phrase alone first: most sentences lack it, and a sentence full of negations
+        # would otherwise cost a window scan after every one of them.
+        return self.negated.search(text) if self.phrase.search(text) else None
+
+
+def negated(phrase: str, gap: int = 120, skip: str = "") -> Negated:
     """``phrase`` after a negation in the same clause, or followed by "was not documented".
 
     ``skip`` is a word the gap between the negation and the phrase must not hold.
     """
     between = rf"(?:(?!\b{skip}\b)[^.;])" if skip else "[^.;]"
-    after = (
-        r"[^.;]{0,60}?\b(?:not|never)\s+(?:been\s+)?(?:documented|noted|provided|shown|"
-        r"demonstrated|established|reported|included|evident|present|described|identified|"
-        r"indicated|checked|performed|obtained|queried|addressed|discussed)"
-    )
-    return re.compile(rf"\b{NEG}\b{between}{{0,{gap}}}?\b(?:{phrase})|\b(?:{phrase}){after}", _I)
+    full = rf"\b{NEG}\b{between}{{0,{gap}}}?\b(?:{phrase})|\b(?:{phrase}){_AFTER}"
+    return Negated(re.compile(rf"\b(?:{phrase})", _I), re.compile(full, _I))
 
 
 IMPROVEMENT = (
@@ -72,10 +88,12 @@ _UNSPECIFIED = (
     r"indicate|include|provide|list)\s+(?:the\s+|a\s+)?"
 )
 _TEST = r"MRI|CT|x-?rays?|radiographs?|films?|EMG|NCS|NCV|electrodiagnostic\s+stud\w+|scans?"
+_REPEAT = rf"repeat(?:ed)?\s+(?:\w+\s+){{0,3}}?(?:{_TEST}|stud\w+|imaging|tests?)\b"
 _DUPLICATE = (
-    rf"(?=.*\b(?:unclear|not\s+clear|no\s+(?:clear\s+|new\s+)?(?:rationale|reason|indication)|"
-    rf"without\s+(?:a\s+)?(?:new|clear))\b).*?\b(?:repeat(?:ed)?\s+(?:\w+\s+){{0,3}}?"
-    rf"(?:{_TEST}|stud\w+|imaging|tests?)|(?:additional|another|second)\s+(?:{_TEST}))\b"
+    # Anchored at the start so the look-ahead runs once per sentence, not once per position.
+    rf"\A(?=[\s\S]*?\b(?:unclear|not\s+clear|no\s+(?:clear\s+|new\s+)?(?:rationale|reason|"
+    rf"indication)|without\s+(?:a\s+)?(?:new|clear))\b)[\s\S]*?\b(?:{_REPEAT}|(?:additional|"
+    rf"another|second)\s+(?:{_TEST})\b)"
 )
 _EXCEEDS = (
     r"(?<!not\s)(?<!n't\s)\bexceed(?:s|ed|ing)?\b|(?<!not\s)\bin\s+excess\s+of|\bexcessive\b|"
@@ -110,10 +128,34 @@ _MONITORING = (
     r"(?:prior\s+|previous\s+)?(?:sessions|visits|treatments)\s+(?:completed|attended)"
 )
 
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A code and its pattern, with words one of which every match holds (a cheap first test)."""
+
+    reason: Reason
+    pattern: re.Pattern[str] | Negated
+    keys: tuple[str, ...] = ()
+
+    def search(self, text: str, lower: str) -> re.Match[str] | None:
+        """The first match in ``text`` (``lower`` is ``text.lower()``, made once a sentence)."""
+        if self.keys and not any(k in lower for k in self.keys):
+            return None
+        return self.pattern.search(text)
+
+
+def rule(reason: Reason, pattern: re.Pattern[str] | Negated, keys: str = "") -> Rule:
+    """A ``Rule`` with its keys written "a|b|c"."""
+    return Rule(reason, pattern, tuple(keys.split("|")) if keys else ())
+
+
+_IMPROVEMENT_KEYS = (
+    "improv|benefit|gain|function|relief|effect|reduc|response|helping|outcome|decreas|vas|nrs"
+)
 # Denial codes, read only in the reviewer's own sentences, in order of precedence.
-FINDING_CUES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
-    (R.NO_RED_FLAGS, negated(r"red[\s-]*flags?")),
-    (
+FINDING_CUES: tuple[Rule, ...] = (
+    rule(R.NO_RED_FLAGS, negated(r"red[\s-]*flags?"), "flag"),
+    rule(
         R.NO_RED_FLAGS,
         negated(
             r"(?:new|progressive|worsen\w*)\s+(?:or\s+\w+\s+)?(?:neurolog\w*\s+)?"
@@ -122,13 +164,26 @@ FINDING_CUES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"(?:serious|significant|underlying)\s+(?:\w+\s+)?(?:pathology|condition)|"
             r"suspicion\s+(?:of|for)"
         ),
+        "deficit|finding|symptom|sign|change|patholog|condition|suspicion",
     ),
-    (R.NO_FUNCTIONAL_IMPROVEMENT, negated(IMPROVEMENT)),
-    (R.CONSERVATIVE_CARE_NOT_TRIED, negated(_CONSERVATIVE, 160)),
-    (R.EXCEEDS_QUANTITY_OR_DURATION, re.compile(_EXCEEDS, _I)),
-    (R.EXCEEDS_QUANTITY_OR_DURATION, negated(r"short[-\s]term")),
-    (R.EXCEEDS_QUANTITY_OR_DURATION, re.compile(_QUANTITY_UNSTATED, _I)),
-    (
+    rule(R.NO_FUNCTIONAL_IMPROVEMENT, negated(IMPROVEMENT), _IMPROVEMENT_KEYS),
+    rule(
+        R.CONSERVATIVE_CARE_NOT_TRIED,
+        negated(_CONSERVATIVE, 160),
+        "conservative|first|oral|opioid|failed|failure|trial|course",
+    ),
+    rule(
+        R.EXCEEDS_QUANTITY_OR_DURATION,
+        re.compile(_EXCEEDS, _I),
+        "exceed|excess|shortest|term|prolonged|chronic|beyond|longer|more|surpass|upper",
+    ),
+    rule(R.EXCEEDS_QUANTITY_OR_DURATION, negated(r"short[-\s]term"), "short"),
+    rule(
+        R.EXCEEDS_QUANTITY_OR_DURATION,
+        re.compile(_QUANTITY_UNSTATED, _I),
+        "amount|quantity|number|frequency|duration|dosage|length",
+    ),
+    rule(
         R.DUPLICATE_OR_ALREADY_DONE,
         re.compile(
             r"\balready\s+(?:been\s+)?(?:authorized|approved|certified|performed|done|obtained|"
@@ -136,20 +191,42 @@ FINDING_CUES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             rf"received)\s+(?:an?\s+)?(?:\w+\s+)?(?:{_TEST})\b",
             _I,
         ),
+        "already|duplicat|redundant",
     ),
-    (R.DUPLICATE_OR_ALREADY_DONE, re.compile(_DUPLICATE, _I | re.S)),
-    (
+    rule(
+        R.DUPLICATE_OR_ALREADY_DONE,
+        re.compile(_DUPLICATE, _I | re.S),
+        "repeat|additional|another|second",
+    ),
+    rule(
+        R.DUPLICATE_OR_ALREADY_DONE,
+        # "no indication for a repeat MRI", "a repeat MRI is not indicated"; "repeat x-rays were
+        # not performed" says the opposite.
+        re.compile(
+            rf"\b{NEG}\b[^.;]{{0,60}}?\b{_REPEAT}|\b{_REPEAT}\s+(?:\w+\s+){{0,2}}?(?:is|was|are|"
+            r"were|would\s+be)\s+not\s+(?:medically\s+)?(?:indicated|necessary|warranted|supported|"
+            r"needed|required)",
+            _I,
+        ),
+        "repeat",
+    ),
+    rule(
         R.OTHER,
         re.compile(
             rf"\b{_UNSPECIFIED}(?:a|the|which)\s+(?:body\s+part|side|level|location|region|"
             r"laterality|type\s+of\s+(?:procedures?|surgery))",
             _I,
         ),
+        "body|side|level|location|region|laterality|type",
     ),
-    (R.CRITERIA_NOT_MET, negated(_FINDING)),
-    (R.CRITERIA_NOT_MET, re.compile(_NOT_MET, _I)),
-    (R.INSUFFICIENT_DOCUMENTATION, re.compile(_UNCLEAR, _I)),
-    (R.INSUFFICIENT_DOCUMENTATION, negated(_MONITORING)),
+    rule(R.CRITERIA_NOT_MET, negated(_FINDING)),
+    rule(R.CRITERIA_NOT_MET, re.compile(_NOT_MET, _I), "not"),
+    rule(
+        R.INSUFFICIENT_DOCUMENTATION,
+        re.compile(_UNCLEAR, _I),
+        "clear|how many|rationale|explanation|justification",
+    ),
+    rule(R.INSUFFICIENT_DOCUMENTATION, negated(_MONITORING)),
 )
 # Missing records in general ("no documentation was provided"): only when nothing more
 # specific is said; "the absence of such documentation" looks back, so it does not count.
@@ -161,7 +238,8 @@ MISSING = negated(
 )
 NOT_RECOMMENDED = re.compile(
     r"\bnot\s+(?:be\s+)?recommended\b|\b(?:does|do)\s+not\s+recommend\b|"
-    r"\b(?:is|are)\s+(?:considered\s+)?(?:experimental|investigational)\b|"
+    r"\b(?:MTUS|ACOEM|ODG|guidelines?)\s+(?:\w+\s+)?(?:does|do)\s+not\s+support\b|"
+    r"\b(?:is|are)\s+(?:considered\s+|largely\s+|still\s+)?(?:experimental|investigational)\b|"
     r"\bnot\s+supported\s+by\s+(?:the\s+)?(?:MTUS|ACOEM|ODG|guidelines?|evidence)",
     _I,
 )
@@ -174,13 +252,24 @@ QUALIFIED = re.compile(
     r"addition|combination|combined|other\s+agents)\b",
     _I,
 )
+_DENIED = (
+    r"(?:not\s+(?:medically\s+necessary|certified|supported|approved|authorized|indicated)|"
+    r"non-?certified|denied)"
+)
+# The request another one hangs on: a surgery or procedure named by kind.
+_PRIMARY = (
+    r"(?:surg\w+|procedures?|operation|fusion|arthroscopy|repair|release|replacement|"
+    r"decompression|\w+ectomy|\w+otomy|\w+plasty|primary\s+(?:request|treatment|service))"
+)
 DEPENDS = re.compile(
-    r"\b(?:associated|ancillary|assistant\s+surgeon|pre-?op\w*|post-?op\w*|peri-?op\w*|"
-    r"concurrent|companion)\b(?=.*\bnot\s+(?:medically\s+necessary|certified|supported|approved|"
-    r"authorized|indicated)|.*non-?certified)(?=.*\b(?:surg\w+|procedures?|operation|primary))|"
-    r"\b(?:since|as|because|given\s+that)\s+(?:the\s+)?(?:requested\s+|proposed\s+|primary\s+|"
-    r"\w+\s+)?(?:surg\w+|procedure|operation|\w+\s+(?:surgery|procedure))\s+(?:\w+\s+){0,3}?"
-    r"(?:is|was|has\s+been|have\s+been)\s+(?:not|non-?certified|denied)|"
+    # "the associated post-operative therapy ... as the surgery is not certified"
+    rf"\b(?:associated|ancillary|assistant\s+surgeon|pre-?op\w*|post-?op\w*|peri-?op\w*|"
+    rf"concurrent|companion)\b(?=.*\b{_PRIMARY}\b)(?=(?:.*?\b{_DENIED}\b){{2}}|.*\b"
+    rf"(?:non-?certified|denied|not\s+certified)\b)|"
+    # "since the requested lumbar fusion is not certified, ..."
+    rf"\b(?:since|as|because|given\s+that)\s+(?:the\s+)?(?:\w+[\s-]+){{0,4}}?{_PRIMARY}\s+"
+    rf"(?:\w+\s+){{0,3}}?(?:is|was|has\s+been|have\s+been|are)\s+(?:not|non-?certified|denied)|"
+    # "continued use of NSAIDs is not appropriate and therefore the need for a PPI is not"
     r"\bnot\s+(?:medically\s+necessary|appropriate|certified|indicated|warranted)\b[^.]*?"
     r"\b(?:therefore|thus|hence|consequently)\b[^.]*?\bnot\s+(?:medically\s+)?necessary",
     _I | re.S,
@@ -204,27 +293,10 @@ MET = re.compile(
     r"with\s+(?:the\s+)?(?:MTUS|ACOEM|ODG|guidelines?|recommend)",
     _I,
 )
-ATTRIBUTED = re.compile(
-    r"\b(?:MTUS|ACOEM|ODG|CPMTG|guidelines?|Official\s+Disability)\b[^.]{0,100}?\b(?:states?|"
-    r"stated|recommends?|notes?|supports?|indicates?|discuss(?:es)?|specif(?:y|ies)|"
-    r"clarif(?:y|ies)|writes?|advises?|allows?|considers?|cites?|refers?|says|encourages?|"
-    r"do(?:es)?\s+not\s+(?:recommend|support|address))\b|^\W*(?:according\s+to|per|as\s+per|"
-    r"regarding|with\s+regard\s+to)\b[^,]{0,80}\b(?:MTUS|ACOEM|ODG|guidelines?)\b|"
-    r"^\W*(?:not\s+)?recommended\b|\b(?:can|may|should|must)\s+be\b|\b(?:is|are)\s+(?:also\s+)?"
-    r"(?:recommended|supported|indicated)\s+(?:when|if|for|in|as)\b",
-    _I,
+# A topical compound: "any compounded product that contains at least one drug that is not
+# recommended is not recommended" is about it.
+# Read on the request, treatment, generic name and subcategory: a cream, or a topical with
+# several ingredients ("methyl salicylate/menthol ... Topical Analgesics"), not Lidoderm.
+TOPICAL = re.compile(
+    r"\b(?:cream|gel|ointment|lotion|compound\w*|transdermal)\b|[a-z]/[a-z].*\btopical\b", _I
 )
-# The reviewer speaking of this patient and this request, not of the guideline in general.
-OWN = re.compile(
-    r"\b(?:the|this|our)\s+(?:patient|claimant|injured\s+worker|worker|employee|applicant)\b|"
-    r"\bin\s+this\s+case\b|\b(?:he|she|his|her|him)\b|\b(?:medical\s+)?records?\b|\bsubmitted\b|"
-    r"\bprovided\b|\bprogress\s+(?:notes?|reports?)\b|\btreating\s+(?:physician|provider)\b|"
-    r"\bfor\s+(?:my\s+)?review\b|\bhowever\b|medically\s+necessary|"
-    r"\bthere\s+(?:was|were|has\s+been|have\s+been)\b|"
-    r"\b(?:is|are|was|were)\s+(?:not\s+)?(?:noted|documented|reported|described)\b",
-    _I,
-)
-# The reviewer's words too, unless the sentence cites a guideline ("Regarding the request
-# for naproxen, the guidelines state ...").
-WEAK_OWN = re.compile(r"\b(?:the|this)\s+request(?:ed)?\b|\bthe\s+(?:\w+\s+)?documentation\b", _I)
-CONCLUSION = re.compile(r"medically\s+necessary|medical\s+necessity", _I)

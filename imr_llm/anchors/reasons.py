@@ -20,6 +20,9 @@ from imr_llm.anchors.spans import Found
 from imr_llm.models import Reason
 
 MAX_CUES = 3
+# A reviewer's sentence runs to a few hundred characters (565 at most in the corpus); a longer
+# one is a pasted table or quote, or no prose at all, and is not read for cues.
+_LONGEST = 1_500
 # The main point first. A request that falls with another one, a treatment the guideline
 # rejects outright or a repeat of what was done settles the item whatever else is said; a
 # general lack of documentation supports the other points; "other" comes last.
@@ -31,6 +34,31 @@ _TIER = {
     Reason.INSUFFICIENT_DOCUMENTATION: 2,
     Reason.OTHER: 3,
 }
+_ATTRIBUTED = re.compile(
+    r"\b(?:MTUS|ACOEM|ODG|CPMTG|guidelines?|Official\s+Disability)\b[^.]{0,100}?\b(?:states?|"
+    r"stated|recommends?|notes?|supports?|indicates?|discuss(?:es)?|specif(?:y|ies)|"
+    r"clarif(?:y|ies)|writes?|advises?|allows?|considers?|cites?|refers?|says|encourages?|"
+    r"do(?:es)?\s+not\s+(?:recommend|support|address))\b|^\W*(?:according\s+to|per|as\s+per|"
+    r"regarding|with\s+regard\s+to)\b[^,]{0,80}\b(?:MTUS|ACOEM|ODG|guidelines?)\b|"
+    r"^\W*(?:not\s+)?recommended\b|\b(?:can|may|should|must)\s+be\b|\b(?:is|are)\s+(?:also\s+)?"
+    r"(?:recommended|supported|indicated)\s+(?:when|if|for|in|as)\b",
+    re.I,
+)
+# The reviewer speaking of this patient and this request, not of the guideline in general.
+_OWN = re.compile(
+    r"\b(?:the|this|our)\s+(?:patient|claimant|injured\s+worker|worker|employee|applicant)\b|"
+    r"\bin\s+this\s+case\b|\b(?:he|she|his|her|him)\b|\b(?:medical\s+)?records?\b|\bsubmitted\b|"
+    r"\bprovided\b|\bprogress\s+(?:notes?|reports?)\b|\btreating\s+(?:physician|provider)\b|"
+    r"\bfor\s+(?:my\s+)?review\b|\bhowever\b|medically\s+necessary|"
+    r"\bthere\s+(?:was|were|has\s+been|have\s+been)\b|"
+    r"\b(?:is|are|was|were)\s+(?:not\s+)?(?:noted|documented|reported|described)\b",
+    re.I,
+)
+# The reviewer's words too, unless the sentence cites a guideline ("Regarding the request
+# for naproxen, the guidelines state ...").
+_WEAK_OWN = re.compile(
+    r"\b(?:the|this)\s+request(?:ed)?\b|\bthe\s+(?:\w+\s+)?documentation\b", re.I
+)
 _BOUNDARY = re.compile(r"[.!?][\"'\u201d)\]]*(?:\s+|(?=[\"\u201c]?[A-Z][a-z]))")
 # "e.g. CURES", "Dr. Smith", an initial; "claimant's." still ends a sentence.
 _ABBREVIATION = re.compile(
@@ -42,7 +70,11 @@ _GENERIC = frozenset({"the", "this", "that", "these", "its", "any", "and", "for"
 _GUIDELINE_WORDS = frozenset(
     {"is", "are", "it", "they", "mtus", "acoem", "odg", "guideline", "guidelines", "cpmtg", "by"}
 )
-_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.(rationale|decision|request|treatment|generic_name)")
+_COMPOUND = {"compounded", "compound", "topical", "topicals"}
+_NAMES = ("request", "treatment", "generic_name")
+_ITEM_FIELD = re.compile(
+    r"items\[(\d+)\]\.(rationale|decision|request|treatment|generic_name|subcategory)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +98,8 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
     end = len(text) if end is None else end
     spans, lo = [], start
     for m in _BOUNDARY.finditer(text, start, end):
-        if _ABBREVIATION.search(text, lo, m.start()):
+        # Only the last word matters; searching from ``lo`` would be quadratic in "e.g. e.g.".
+        if _ABBREVIATION.search(text, max(lo, m.start() - 8), m.start()):
             continue
         spans.append((lo, m.start() + len(m[0].rstrip())))
         lo = m.end()
@@ -75,29 +108,36 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
     return spans
 
 
-def _quoted(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    marks = [m.start() for m in _QUOTES.finditer(text, start, end)]
+def _quoted_shares(text: str, spans: list[tuple[int, int]]) -> Iterator[float]:
+    """The share of each span inside double quotes (spans in text order)."""
+    marks = [m.start() for m in _QUOTES.finditer(text, spans[0][0], spans[-1][1])] if spans else []
     # With an odd count the last quote never closes; trusting it would silence the rest.
-    return list(zip(marks[0::2], marks[1::2], strict=False))
+    quotes = list(zip(marks[0::2], marks[1::2], strict=False))
+    j = 0
+    for a, b in spans:
+        while j < len(quotes) and quotes[j][1] <= a:
+            j += 1
+        k, inside = j, 0
+        while k < len(quotes) and quotes[k][0] < b:
+            inside += min(b, quotes[k][1]) - max(a, quotes[k][0])
+            k += 1
+        yield inside / max(b - a, 1)
 
 
 def _classify(text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
-    quotes = _quoted(text, spans[0][0], spans[-1][1]) if spans else []
     out, guideline = [], False
-    for a, b in spans:
-        inside = sum(max(0, min(b, q1) - max(a, q0)) for q0, q1 in quotes)
-        quoted = inside > 0.6 * (b - a)
-        body = text[a:b]
+    for (a, b), share in zip(spans, _quoted_shares(text, spans), strict=True):
+        body, quoted = text[a:b], share > 0.6
         # An unattributed sentence after a guideline one usually goes on paraphrasing it.
         if quoted:
             guideline = True
-        elif P.OWN.search(body):
+        elif _OWN.search(body):
             guideline = False
-        elif P.ATTRIBUTED.search(body):
+        elif _ATTRIBUTED.search(body):
             guideline = True
-        elif P.WEAK_OWN.search(body):
+        elif _WEAK_OWN.search(body):
             guideline = False
-        out.append(_Sentence(a, b, not (guideline or quoted)))
+        out.append(_Sentence(a, b, not guideline))
     return out
 
 
@@ -127,7 +167,8 @@ def _denials(body: str, own: bool, about: set[str]) -> list[tuple[Reason, int]]:
         found.append((Reason.GUIDELINE_NOT_RECOMMENDED, 0))
     if not own:
         return found
-    found += [(code, m.end()) for code, rx in P.FINDING_CUES if (m := rx.search(body))]
+    lower = body.lower()
+    found += [(r.reason, m.end()) for r in P.FINDING_CUES if (m := r.search(body, lower))]
     if not found and (m := P.MISSING.search(body)):
         found.append((Reason.INSUFFICIENT_DOCUMENTATION, m.end()))
     return found
@@ -152,9 +193,11 @@ def find_cues(
     names) tells a guideline's "X is not recommended" about this request from one about
     something else. Spans are offsets in ``text``.
     """
-    about = _words(request)
+    about = _words(request) | (_COMPOUND if P.TOPICAL.search(request) else set())
     best: dict[Reason, tuple[tuple[int, int], Cue]] = {}
     for s in _classify(text, sentences(text, start, end)):
+        if s.end - s.start > _LONGEST:
+            continue
         body = text[s.start : s.end]
         found = (
             _approvals(body, s.own) if decision == "overturned" else _denials(body, s.own, about)
@@ -167,6 +210,13 @@ def find_cues(
     return [cue for _, cue in ranked[:MAX_CUES]]
 
 
+def _about(item: dict[str, Found]) -> str:
+    """The names of the request; the subcategory only tells a topical compound apart."""
+    names = " ".join(str(item[k].value) for k in _NAMES if k in item)
+    kind = str(item["subcategory"].value) if "subcategory" in item else ""
+    return f"{names} compound" if P.TOPICAL.search(f"{names} {kind}") else names
+
+
 def find_reason_cues(text: str, items: Sequence[Found]) -> list[Found]:
     """``items[i].reasons[k]`` facts from the item facts found in ``text`` (same offsets)."""
     fields: dict[int, dict[str, Found]] = {}
@@ -177,9 +227,7 @@ def find_reason_cues(text: str, items: Sequence[Found]) -> list[Found]:
     for i, item in sorted(fields.items()):
         if "rationale" not in item or "decision" not in item:
             continue  # an older layout: no rationale to read
-        about = " ".join(
-            str(f.value) for k, f in item.items() if k not in {"rationale", "decision"}
-        )
+        about = _about(item)
         span = item["rationale"]
         cues = find_cues(
             text, item["decision"].value, start=span.start, end=span.end, request=about
