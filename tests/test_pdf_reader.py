@@ -175,3 +175,18 @@ def test_load_path_from_many_threads_reads_every_pdf_whole() -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(load_path, PDFS * 4))
     assert got == [expected[p] for p in PDFS * 4]
+
+
+def test_no_worker_can_start_fails_the_pdfs_instead_of_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def cannot(self: supervisor.Supervisor) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(supervisor.Supervisor, "_start", cannot)
+    got = dict(read_letters([str(PDFS[0]), str(LETTER_TXT), str(PDFS[1])], timeout=1))
+    assert got[str(LETTER_TXT)] == load_path(LETTER_TXT)
+    for pdf in PDFS[:2]:
+        error = got[str(pdf)]
+        assert isinstance(error, PdfError)
+        assert str(error) == "the PDF reader stopped (OSError: [Errno 24] Too many open files)"

@@ -64,7 +64,8 @@ class _Slot:
 def _context() -> ForkServerContext | SpawnContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        # Applies only if the server is not running yet; else the worker imports it itself.
+        # The server imports the reader once; the workers it forks inherit it. Applies only
+        # if the server is not running yet.
         context.set_forkserver_preload(["imr_llm.letters.worker"])
         return context
     return multiprocessing.get_context("spawn")
@@ -100,7 +101,7 @@ class Supervisor:
             self._poke()
 
     def close(self) -> None:
-        """Stop the workers; jobs not finished are cancelled."""
+        """Stop the workers; a job not finished fails (or is cancelled if it never started)."""
         with self._lock:
             self._closing = True
             self._poke()
@@ -119,9 +120,10 @@ class Supervisor:
         try:
             while self._step():
                 pass
-        except BaseException as exc:  # a bug here must fail the letters, not hang the run
+        # Whatever goes wrong here (no process can be started, a bug), the letters waiting
+        # and every later one fail with the reason rather than wait forever.
+        except Exception as exc:
             self._give_up(f"the PDF reader stopped ({type(exc).__name__}: {exc})")
-            raise
         finally:
             self._stop_all()
 
