@@ -13,15 +13,20 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imr_llm.anchors.dates import to_iso
 from imr_llm.anchors.finder import Anchor, find_anchors
 from imr_llm.anchors.record import anchors_extraction
+from imr_llm.errors import InputError
+from imr_llm.letters.load import Letter
 from imr_llm.letters.normalize import normalize
+from imr_llm.letters.reader import LetterReader
 from imr_llm.models import Extraction
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -58,7 +63,7 @@ def fuzz(examples: int) -> settings:
 ANY_CHAR = st.characters(exclude_categories=())
 ANY_TEXT = st.text(ANY_CHAR, max_size=400)
 NOISE = st.text(
-    st.one_of(ANY_CHAR, st.sampled_from(" \t\n\r\u00a0\u2028\u200b\ufeff:#-/")), max_size=12
+    st.one_of(ANY_CHAR, st.sampled_from(" \t\n\r\u00a0\u00ad\u2028\u200b\ufeff:#-/")), max_size=12
 )
 GAPS = st.sampled_from(["\n", "\n\n", " \n", "\r\n", "\n \n\n", "  ", "\t", "\n\n\n"])
 
@@ -263,3 +268,44 @@ def test_anchors_row_is_always_a_valid_extraction(text: str) -> None:
     assert Extraction.model_validate_json(row.model_dump_json()) == row
     for evidence in row.evidence:
         assert 0 <= evidence.start <= evidence.end <= len(text)
+
+
+# --- PDFs -------------------------------------------------------------------------------
+
+PDF_LETTERS = [p.read_bytes() for p in sorted((CORPUS.parent / "pdf").glob("*/*.pdf"))]
+
+
+@pytest.fixture(scope="module")
+def pdf_reader() -> Iterator[LetterReader]:
+    with LetterReader(workers=2, timeout=10) as reader:
+        yield reader
+
+
+@st.composite
+def mangled_pdf(draw: st.DrawFn) -> bytes:
+    """A real letter PDF (plain or encrypted) cut short, with bytes overwritten or inserted."""
+    blob = bytearray(draw(st.sampled_from(PDF_LETTERS)))
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(blob)))
+        junk = draw(st.binary(min_size=1, max_size=16))
+        if draw(st.booleans()):
+            blob[at : at + len(junk)] = junk
+        else:
+            blob[at:at] = junk
+    if draw(st.booleans()):
+        del blob[draw(st.integers(0, len(blob))) :]
+    return bytes(blob)
+
+
+@fuzz(40)
+@given(mangled_pdf())
+def test_a_mangled_pdf_gives_a_letter_or_a_typed_error(
+    pdf_reader: LetterReader, tmp_path_factory: pytest.TempPathFactory, blob: bytes
+) -> None:
+    # Read in a worker process: a PDFium crash on some mangling would become a PdfError too.
+    path = tmp_path_factory.mktemp("pdf") / "letter.pdf"
+    path.write_bytes(blob)
+    ((name, loaded),) = pdf_reader.read([str(path)])
+    assert isinstance(loaded, (Letter, InputError)), loaded
+    if isinstance(loaded, Letter):
+        anchors_extraction(loaded.text, path=name)  # whatever text came out, a valid row
