@@ -53,6 +53,14 @@ def _ours() -> list[multiprocessing.process.BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.name == "imr-llm-pdf-worker"]
 
 
+def _all_gone(within: float = 10) -> bool:
+    """No PDF worker left; an earlier test's shared reader lets its idle ones exit in 1 s."""
+    deadline = time.monotonic() + within
+    while _ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _ours()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_letters_come_in_input_order_as_load_path_reads_them(tmp_path: Path, workers: int) -> None:
     names = _folder(tmp_path)
@@ -60,7 +68,7 @@ def test_letters_come_in_input_order_as_load_path_reads_them(tmp_path: Path, wor
     got = list(read_letters(names * 2, workers=workers))
     assert [name for name, _ in got] == names * 2
     assert all(_same(loaded, name) for name, loaded in got)
-    assert not _ours()  # closed with the reader
+    assert _all_gone()  # closed with the reader
 
 
 def test_text_files_are_read_here_without_a_worker(tmp_path: Path) -> None:
@@ -137,10 +145,7 @@ def test_idle_workers_exit_and_come_back(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(supervisor, "IDLE_EXIT", 0.2)
     with LetterReader(workers=2) as reader:
         assert reader.submit(PDFS[0]).result() == load_path(PDFS[0])
-        deadline = time.monotonic() + 10
-        while _ours() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _ours()
+        assert _all_gone()
         assert reader.submit(PDFS[1]).result() == load_path(PDFS[1])
 
 
@@ -166,7 +171,7 @@ def test_closing_with_letters_in_flight_ends_every_worker(
     time.sleep(0.5)
     reader.close()
     assert all(f.done() for f in futures)
-    assert not _ours()
+    assert _all_gone()
 
 
 def test_load_path_from_many_threads_reads_every_pdf_whole() -> None:
