@@ -17,7 +17,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 # Cassettes are recorded against `scripts/record-cassettes`' local server on this fixed
 # address: the URL is part of every recorded request.
 CASSETTE_BASE_URL = "http://127.0.0.1:18080/v1"
-CASSETTE_MODEL = "smollm2-135m"
+CASSETTE_MODEL = "qwen2.5-coder-1.5b-instruct"
 # A fake key: the real one (if any) must never reach a cassette; the header is scrubbed.
 FAKE_KEY = "sk-test-0000000000000000"
 
@@ -55,18 +55,25 @@ def vcr_config() -> dict[str, Any]:
 
 @pytest.fixture
 def cassette_client() -> LlmClient:
-    """A client for replayed traffic: no transport retries, so a cassette miss fails at once.
-
-    max_tokens is lower than the library default: under a grammar the tiny model often runs
-    to the cap, and 600 keeps a full re-recording within minutes on 2 cores.
+    """A client for replayed traffic, set as the bundled model runs (json_schema mode, the
+    items strategy, grammar length limits); no transport retries, so a cassette miss fails
+    at once.
     """
+    return cassette_client_for("items")
+
+
+def cassette_client_for(strategy: str, max_reasks: int = 2) -> LlmClient:
+    """The cassette client with ``strategy`` and ``max_reasks``."""
     return make_client(
         model=CASSETTE_MODEL,
         base_url=CASSETTE_BASE_URL,
         api_key=FAKE_KEY,
+        mode="json_schema",
+        compact_json=True,
+        strategy=strategy,
         transport_retries=0,
         timeout=900,
-        max_tokens=600,
+        max_reasks=max_reasks,
     )
 
 

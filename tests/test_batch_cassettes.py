@@ -1,4 +1,6 @@
-"""prepare -> collect on REAL recorded completions: the cassettes of test_cassettes.py.
+"""prepare -> collect on REAL recorded completions: the whole-letter cassettes of test_cassettes.py.
+
+The Batch path sends whole-letter requests (the ``letter`` strategy).
 
 For each recorded letter, every batch request (the first one and each re-ask) must equal
 the request the online path sent when the cassette was recorded, and the rows collect
@@ -8,38 +10,31 @@ writes must equal the rows ``extract`` makes from the same completions.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ROOT, cassette_client_for
 from fake_openai import FakeOpenAI, Reply
-from test_cassettes import EXHAUSTED_LETTER, REASK_LETTER
 
 from imr_llm.batch.collector import collect
 from imr_llm.batch.files import BatchDir, read_jsonl
 from imr_llm.batch.jobs import prepare
 from imr_llm.extraction.pipeline import extract
 from imr_llm.extraction.settings import LlmSettings
-from imr_llm.llm import LlmClient, make_client
+from imr_llm.llm import make_client
 
 CASSETTES = ROOT / "cassettes" / "test_cassettes"
-# Cassettes recorded with another max_reasks than the cassette_client fixture's.
-REASKS = {"test_conflict_triggers_a_reask": 1}
-LETTER_OF = {
-    "test_conflict_triggers_a_reask": REASK_LETTER,
-    "test_when_reasks_run_out_the_anchors_win": EXHAUSTED_LETTER,
-}
+PREFIX = "test_letter_strategy_replays["
 
 Exchange = tuple[dict[str, Any], int, dict[str, Any]]
 
 
 def _letter(cassette: str) -> str | None:
-    if cassette.startswith("test_extract_replays["):
-        return cassette.removeprefix("test_extract_replays[").removesuffix("]")
-    return LETTER_OF.get(cassette)
+    if cassette.startswith(PREFIX):
+        return cassette.removeprefix(PREFIX).removesuffix("]")
+    return None
 
 
 RECORDED = sorted(p.stem for p in CASSETTES.glob("*.yaml") if _letter(p.stem))
@@ -62,10 +57,9 @@ def _path(letter_id: str) -> Path:
     return next(CORPUS.glob(f"*/{letter_id}.txt"))
 
 
-def _settings(cassette_client: LlmClient, cassette: str) -> LlmSettings:
-    """The settings the cassette was recorded with."""
-    settings = cassette_client.settings
-    return replace(settings, max_reasks=REASKS.get(cassette, settings.max_reasks))
+def _settings() -> LlmSettings:
+    """The settings the whole-letter cassettes were recorded with."""
+    return cassette_client_for("letter").settings
 
 
 def _online(
@@ -79,6 +73,8 @@ def _online(
             base_url=fake.base_url,
             api_key="sk-test",
             transport_retries=0,
+            mode=settings.mode,
+            compact_json=settings.compact_json,
             max_tokens=settings.max_tokens,
             max_reasks=settings.max_reasks,
         )
@@ -109,9 +105,9 @@ def _run_rounds(run: Path, recorded: dict[str, list[Exchange]]) -> list[dict[str
 @pytest.mark.skipif(not RECORDED, reason="no recorded cassettes")
 @pytest.mark.parametrize("cassette", RECORDED)
 def test_batch_sends_the_recorded_requests_and_makes_the_online_rows(
-    cassette: str, cassette_client: LlmClient, tmp_path: Path
+    cassette: str, tmp_path: Path
 ) -> None:
-    letter_id, settings = str(_letter(cassette)), _settings(cassette_client, cassette)
+    letter_id, settings = str(_letter(cassette)), _settings()
     exchanges = _exchanges(cassette)
     path = _path(letter_id)
     online_row, online_requests = _online(path, exchanges, settings)
@@ -122,11 +118,9 @@ def test_batch_sends_the_recorded_requests_and_makes_the_online_rows(
 
 
 @pytest.mark.skipif(not RECORDED, reason="no recorded cassettes")
-def test_one_batch_of_every_recorded_letter_gives_one_row_each(
-    cassette_client: LlmClient, tmp_path: Path
-) -> None:
-    settings = cassette_client.settings
-    cassettes = [c for c in RECORDED if c.startswith("test_extract_replays[")]
+def test_one_batch_of_every_recorded_letter_gives_one_row_each(tmp_path: Path) -> None:
+    settings = _settings()
+    cassettes = RECORDED
     recorded = {str(_letter(c)): _exchanges(c) for c in cassettes}
     paths = [_path(letter_id) for letter_id in recorded]
     (tmp_path / "note.txt").write_text("Patient seen today for knee pain.\n", encoding="utf-8")

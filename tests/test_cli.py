@@ -180,5 +180,5 @@ def test_local_model_is_the_default_and_announced(
         )
         main(["extract", "--no-cache", "--max-reasks", "0", str(LETTER)])
     err = capsys.readouterr().err
-    assert err.count("SmolLM2-135M") == 1
+    assert err.count("Qwen2.5-Coder-1.5B-Instruct") == 1
     assert fake.requests[0]["model"] == "smollm2-135m"

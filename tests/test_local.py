@@ -228,7 +228,8 @@ def test_a_missing_model_is_a_usage_error_before_anything_starts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("IMR_LLM_LOCAL_MODEL", raising=False)
-    monkeypatch.setenv("IMR_LLM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("IMR_LLM_MODEL_DIR", str(tmp_path))
+
     def not_installed(name: str) -> Any:
         raise importlib.metadata.PackageNotFoundError(name)
 

@@ -81,6 +81,9 @@ def prepare(
     """
     from imr_llm.batch.replay import Replayer
 
+    if settings is not None and settings.strategy != "letter":
+        # One request per item (and re-asks per item) is not built for the Batch path yet.
+        raise UsageError("the Batch path sends whole-letter requests: use strategy 'letter'")
     bdir = _new_folder(folder)
     batch = current_settings(settings or LlmSettings(), max_chars=max_chars)
     replayer = Replayer(batch.llm)

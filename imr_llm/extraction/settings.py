@@ -24,7 +24,7 @@ class LlmSettings:
     max_tokens: int = 1500
     max_reasks: int = 2
     strategy: str = "letter"
-    # json_schema mode on an LLGuidance server (llama.cpp): ask for JSON without indentation.
+    # json_schema mode on a grammar server (llama.cpp): bound free-text lengths in the schema.
     compact_json: bool = False
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +33,16 @@ def checking_item(check: ItemCheck) -> Iterator[None]:
 class ItemAnswer(LenientModel):
     """One disputed item, read from its heading and the reviewer's rationale."""
 
+    # Bounds (characters, or list items) a grammar-enforcing server applies when
+    # settings.compact_json is on: a small local model otherwise writes a paragraph where a
+    # sentence is asked for.
+    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
+        "treatment": 80,
+        "generic_name": 80,
+        "reasons": MAX_REASONS,
+        "summary": 100,
+    }
+
     treatment: str = Field(description='The drug or service, short: "Norco", "MRI lumbar spine".')
     generic_name: str | None = Field(description="The generic drug name; null for services.")
     category: Category
@@ -58,6 +69,8 @@ class ItemAnswer(LenientModel):
 
 class DiagnosesAnswer(LenientModel):
     """The injured worker's diagnoses, as the case summary names them."""
+
+    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {"diagnoses": 8}
 
     diagnoses: list[str] = Field(description="Short diagnosis names, as written.")
 

@@ -5,8 +5,8 @@
 - Where the lexicon resolved a treatment, its treatment, category and subcategory stand; an
   LLM disagreement is a discrepancy (resolution ``anchor``), never blocking.
 - Where the lexicon abstained, the LLM's answer is used and marked ``llm_only``.
-- Reasons: the codes the reason cues found and the codes the LLM gave, merged (see
-  :func:`merge_reasons`); a difference between the two is a discrepancy.
+- Reasons: the reason cues' codes stand; the LLM's codes confirm them or fill an item no
+  cue covers (see :func:`merge_reasons`); a difference between the two is a discrepancy.
 - The LLM's reading of the rationale (medically necessary or not) must agree with the
   anchored decision; if it still disagrees after the re-asks, the row needs review.
 """
@@ -41,14 +41,16 @@ def _fits(code: str, decision: str) -> bool:
 
 
 def merge_reasons(cues: Sequence[str], llm: Sequence[str], decision: str) -> list[str]:
-    """Cue codes the LLM confirms (in its order), its other codes, then the other cues.
+    """The reason cues when the rationale's wording gave any, else the LLM's codes.
 
-    Codes on the wrong side of the decision are dropped; at most three are kept.
+    Cues are grounded in a sentence of the rationale and, measured on the labelled corpus,
+    far more often right and in the right order than a small model's codes; the LLM's codes
+    confirm them (evidence ``agreed``) or fill an item no cue covers. Codes on the wrong side
+    of the decision are dropped; at most three are kept.
     """
     said = [c for c in llm if _fits(c, decision)]
     found = [c for c in cues if _fits(c, decision)]
-    merged = [c for c in said if c in found] + [c for c in said if c not in found] + found
-    return list(dict.fromkeys(merged))[:MAX_REASONS]
+    return list(dict.fromkeys(found or said))[:MAX_REASONS]
 
 
 class _Builder:
@@ -102,16 +104,17 @@ def _lexicon_fields(b: _Builder, i: int, item: DisputedItem, answer: ItemAnswer)
 
 
 def _reasons(b: _Builder, i: int, item: DisputedItem, answer: ItemAnswer) -> None:
-    cues = list(item.reasons)
-    merged = merge_reasons(cues, list(answer.reasons), item.decision)
+    cues, said = list(item.reasons), list(answer.reasons)
+    merged = merge_reasons(cues, said, item.decision)
+    for k, code in enumerate(cues):
+        if code in said:
+            b.mark(f"items[{i}].reasons[{k}]", "agreed")
     if merged != cues:
         item.reasons = merged  # type: ignore[assignment]
         b.llm_only(f"items[{i}].reasons", b.span(i))
-        if cues:
-            field = f"items[{i}].reasons"
-            b.discrepancies.append(
-                Discrepancy(field=field, anchor=cues, llm=list(answer.reasons), resolution="llm")
-            )
+    elif set(said) != set(cues):
+        field = f"items[{i}].reasons"
+        b.discrepancies.append(Discrepancy(field=field, anchor=cues, llm=said, resolution="anchor"))
 
 
 def _fill_item(b: _Builder, found: ItemReply, item: DisputedItem) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from dataclasses import dataclass, field
@@ -258,15 +259,23 @@ class LlmClient:
         return kwargs
 
     def _compact_format(self, model: type[pydantic.BaseModel]) -> dict[str, Any] | None:
-        """json_schema mode's response_format asking an LLGuidance server for compact JSON.
+        """json_schema mode's response_format with length limits a grammar server enforces.
 
-        llama.cpp's grammar lets a model indent its JSON, which a small model does, at about
-        twice the tokens; LLGuidance reads a top-level "x-guidance" key that forbids it.
-        Other servers reject the key, so it is sent only when settings.compact_json is on.
+        A small model on llama.cpp writes long free text ("summary") at a few tokens a second;
+        ``maxLength`` (``maxItems`` for a list) becomes a grammar bound there. OpenAI's strict
+        mode rejects the keywords, so they are sent only when settings.compact_json is on.
         """
-        if self.settings.mode != "json_schema" or not self.settings.compact_json:
+        limits: dict[str, int] = getattr(model, "GRAMMAR_LIMITS", {})
+        if self.settings.mode != "json_schema" or not self.settings.compact_json or not limits:
             return None
-        schema = {**_schema_of(model), "x-guidance": {"whitespace_flexible": False}}
+        schema = copy.deepcopy(_schema_of(model))
+        for name, limit in limits.items():
+            prop = schema["properties"][name]
+            for option in prop.get("anyOf", [prop]):
+                if option.get("type") == "string":
+                    option["maxLength"] = limit
+                elif option.get("type") == "array":
+                    option["maxItems"] = limit
         return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema}}
 
     def ask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:

@@ -194,6 +194,7 @@ class LocalServer:
             self._proc = subprocess.Popen(
                 argv,
                 cwd=self._workdir,
+                env=_server_env(),
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -258,6 +259,16 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _server_env() -> dict[str, str]:
+    """The server's environment: OpenMP threads that sleep instead of spinning.
+
+    llama.cpp's worker threads spin while they wait; when another process holds a core (a
+    shared 2-core machine), spinning threads slow generation tenfold. Passive waiting costs
+    little when the machine is idle.
+    """
+    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
 def _answers(url: str) -> bool:

@@ -31,7 +31,10 @@ def _params(args: argparse.Namespace) -> Any:
     params.port = args.port
     params.n_ctx = args.ctx
     params.n_parallel = args.parallel
-    # One KV cache shared by the slots: a long letter may use what idle slots do not.
+    # One KV cache for all slots: a long letter may use what an idle slot does not. Slots
+    # keep different prompts cached (llama.cpp routes a request to the slot whose cached
+    # prompt it shares most with), so the item calls' long system prompt survives the
+    # diagnoses call between letters.
     params.kv_unified = True
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
@@ -58,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     server = xllamacpp.Server(_params(args))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"ready http://127.0.0.1:{args.port}", flush=True)
+    print(f"ready {server.listening_address}", flush=True)
     # The parent holds our stdin open for as long as it wants the server: EOF means stop.
     threading.Thread(target=_wait_for_eof, args=(stop,), daemon=True).start()
     stop.wait()
-    del server
-    return 0
+    # Deleting the server can hang in its native loop; this process exists only to serve,
+    # so it ends at once and the OS frees everything.
+    os._exit(0)
 
 
 if __name__ == "__main__":
