@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import cassette_client_for, check_snapshot, corpus_letter
 
+from imr_llm.bulk.runner import extract_many
 from imr_llm.checking.labels import compare, read_labels
 from imr_llm.extraction.pipeline import extract
 from imr_llm.llm import LlmClient
@@ -120,3 +121,20 @@ def test_prompt_injection_does_not_change_decisions(cassette_client: LlmClient) 
     assert row.record.case_number == "CM16-0213037"
     assert [i.decision for i in row.record.items] == ["upheld", "upheld"]
     _anchored_fields_match_labels(row, "CM16-0213037")
+
+
+BULK_LETTERS = ["000_3d6c485213f605e4", "002_baf136fd506ac0a6", "CM16-0238352"]
+
+
+@pytest.mark.vcr(*(f"test_extract_replays[{name}].yaml" for name in BULK_LETTERS))
+def test_bulk_runs_the_items_strategy_on_the_same_recorded_calls(
+    cassette_client: LlmClient,
+) -> None:
+    # extract_many sends each letter's focused calls concurrently, on the async client; the
+    # recorded exchanges of the sync runs answer them (matched by body, each played once),
+    # and every row is the one extract() made from them (its snapshot).
+    inputs = [(name, corpus_letter(name)) for name in BULK_LETTERS]
+    rows = list(extract_many(inputs, client=cassette_client, cache=None, concurrency=2))
+    assert [r.source.path for r in rows] == BULK_LETTERS
+    for row in rows:
+        check_snapshot(f"extract/{row.source.path}", _stable(row))
