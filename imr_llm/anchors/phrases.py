@@ -8,12 +8,11 @@ may be separated by a newline, so every gap is ``\\s``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from imr_llm.anchors.gates import Negated, Rule, caseless, keyed, rule, words
 from imr_llm.models import Reason
 
 R = Reason
-_I = re.I
 NEG = (
     r"(?:no|not(?!\s+(?:be\s+)?recommended)|nor|none|never|without|absent|absence|"
     r"lack(?:s|ed|ing)?|cannot|n't|unable|neither|denie[sd]|negative|fail(?:s|ed)?\s+to|"
@@ -26,27 +25,15 @@ _AFTER = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Negated:
-    """A phrase negated in its clause ("no red flags", "red flags were not noted")."""
-
-    phrase: re.Pattern[str]
-    negated: re.Pattern[str]
-
-    def search(self, text: str) -> re.Match[str] | None:
-        # The phrase alone first: most sentences lack it, and a sentence full of negations
-        # would otherwise cost a window scan after every one of them.
-        return self.negated.search(text) if self.phrase.search(text) else None
-
-
-def negated(phrase: str, gap: int = 120, skip: str = "") -> Negated:
+def negated(phrase: str, gap: int = 120, skip: str = "", keys: str = "") -> Negated:
     """``phrase`` after a negation in the same clause, or followed by "was not documented".
 
-    ``skip`` is a word the gap between the negation and the phrase must not hold.
+    ``skip`` is a word the gap between the negation and the phrase must not hold; ``keys``
+    ("a|b") are words every match of ``phrase`` holds.
     """
     between = rf"(?:(?!\b{skip}\b)[^.;])" if skip else "[^.;]"
     full = rf"\b{NEG}\b{between}{{0,{gap}}}?\b(?:{phrase})|\b(?:{phrase}){_AFTER}"
-    return Negated(re.compile(rf"\b(?:{phrase})", _I), re.compile(full, _I))
+    return Negated(caseless(rf"\b(?:{phrase})"), caseless(full), words(keys))
 
 
 IMPROVEMENT = (
@@ -95,12 +82,14 @@ _DUPLICATE = (
     rf"indication)|without\s+(?:a\s+)?(?:new|clear))\b)[\s\S]*?\b(?:{_REPEAT}|(?:additional|"
     rf"another|second)\s+(?:{_TEST})\b)"
 )
+# Each alternative begins at a word boundary, tested once for all of them (before the
+# look-behinds: tried at every position, they cost five times the rest).
 _EXCEEDS = (
-    r"(?<!not\s)(?<!n't\s)\bexceed(?:s|ed|ing)?\b|(?<!not\s)\bin\s+excess\s+of|\bexcessive\b|"
-    r"\bexcess\s+(?:\w+\s+)?(?:therapy|visits|sessions|treatment)|\bshortest\s+(?:period|"
-    r"duration|time)|\b(?:long[-\s]?term|prolonged|chronic)\s+(?:/\s*chronic\s+)?(?:\w+\s+)?"
-    r"(?:use|usage)\b|\b(?:beyond|longer\s+than|more\s+than)\s+(?:the\s+)?(?:recommended|"
-    r"guidelines?)|\bsurpass\w*|\bupper\s+limit"
+    r"\b(?:(?<!not\s)(?<!n't\s)exceed(?:s|ed|ing)?\b|(?<!not\s)in\s+excess\s+of|excessive\b|"
+    r"excess\s+(?:\w+\s+)?(?:therapy|visits|sessions|treatment)|shortest\s+(?:period|"
+    r"duration|time)|(?:long[-\s]?term|prolonged|chronic)\s+(?:/\s*chronic\s+)?(?:\w+\s+)?"
+    r"(?:use|usage)\b|(?:beyond|longer\s+than|more\s+than)\s+(?:the\s+)?(?:recommended|"
+    r"guidelines?)|surpass\w*|upper\s+limit)"
 )
 _QUANTITY_UNSTATED = (
     rf"\b{_UNSPECIFIED}(?:amount|quantity|number|frequency|duration|dosage|length)\b|"
@@ -129,26 +118,6 @@ _MONITORING = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A code and its pattern, with words one of which every match holds (a cheap first test)."""
-
-    reason: Reason
-    pattern: re.Pattern[str] | Negated
-    keys: tuple[str, ...] = ()
-
-    def search(self, text: str, lower: str) -> re.Match[str] | None:
-        """The first match in ``text`` (``lower`` is ``text.lower()``, made once a sentence)."""
-        if self.keys and not any(k in lower for k in self.keys):
-            return None
-        return self.pattern.search(text)
-
-
-def rule(reason: Reason, pattern: re.Pattern[str] | Negated, keys: str = "") -> Rule:
-    """A ``Rule`` with its keys written "a|b|c"."""
-    return Rule(reason, pattern, tuple(keys.split("|")) if keys else ())
-
-
 _IMPROVEMENT_KEYS = (
     "improv|benefit|gain|function|relief|effect|reduc|response|helping|outcome|decreas|vas|nrs"
 )
@@ -174,59 +143,72 @@ FINDING_CUES: tuple[Rule, ...] = (
     ),
     rule(
         R.EXCEEDS_QUANTITY_OR_DURATION,
-        re.compile(_EXCEEDS, _I),
+        caseless(_EXCEEDS),
         "exceed|excess|shortest|term|prolonged|chronic|beyond|longer|more|surpass|upper",
     ),
     rule(R.EXCEEDS_QUANTITY_OR_DURATION, negated(r"short[-\s]term"), "short"),
     rule(
         R.EXCEEDS_QUANTITY_OR_DURATION,
-        re.compile(_QUANTITY_UNSTATED, _I),
+        caseless(_QUANTITY_UNSTATED),
         "amount|quantity|number|frequency|duration|dosage|length",
     ),
     rule(
         R.DUPLICATE_OR_ALREADY_DONE,
-        re.compile(
+        caseless(
             r"\balready\s+(?:been\s+)?(?:authorized|approved|certified|performed|done|obtained|"
             rf"scheduled)\b|\b(?:duplicat\w+|redundant)\b|\balready\s+(?:had|underwent|undergone|"
             rf"received)\s+(?:an?\s+)?(?:\w+\s+)?(?:{_TEST})\b",
-            _I,
         ),
         "already|duplicat|redundant",
     ),
     rule(
         R.DUPLICATE_OR_ALREADY_DONE,
-        re.compile(_DUPLICATE, _I | re.S),
+        caseless(_DUPLICATE, re.S),
         "repeat|additional|another|second",
     ),
     rule(
         R.DUPLICATE_OR_ALREADY_DONE,
         # "no indication for a repeat MRI", "a repeat MRI is not indicated"; "repeat x-rays were
         # not performed" says the opposite.
-        re.compile(
+        caseless(
             rf"\b{NEG}\b[^.;]{{0,60}}?\b{_REPEAT}|\b{_REPEAT}\s+(?:\w+\s+){{0,2}}?(?:is|was|are|"
             r"were|would\s+be)\s+not\s+(?:medically\s+)?(?:indicated|necessary|warranted|supported|"
             r"needed|required)",
-            _I,
         ),
         "repeat",
     ),
     rule(
         R.OTHER,
-        re.compile(
+        caseless(
             rf"\b{_UNSPECIFIED}(?:a|the|which)\s+(?:body\s+part|side|level|location|region|"
             r"laterality|type\s+of\s+(?:procedures?|surgery))",
-            _I,
         ),
         "body|side|level|location|region|laterality|type",
     ),
-    rule(R.CRITERIA_NOT_MET, negated(_FINDING)),
-    rule(R.CRITERIA_NOT_MET, re.compile(_NOT_MET, _I), "not"),
+    rule(
+        R.CRITERIA_NOT_MET,
+        negated(
+            _FINDING,
+            keys="neurolog|radicul|nerve|neuropath|myelopath|tissue|deficit|spasm|instability|"
+            "effusion|stenosis|impingement|mechanical|findings|evidence|signs|diagnos|"
+            "candidate|surg|risk|gastrointestinal|gi|pathology|exacerbation|criteria|adjunct|"
+            "trial|indication",
+        ),
+    ),
+    rule(R.CRITERIA_NOT_MET, caseless(_NOT_MET), "not"),
     rule(
         R.INSUFFICIENT_DOCUMENTATION,
-        re.compile(_UNCLEAR, _I),
+        caseless(_UNCLEAR),
         "clear|how many|rationale|explanation|justification",
     ),
-    rule(R.INSUFFICIENT_DOCUMENTATION, negated(_MONITORING)),
+    rule(
+        R.INSUFFICIENT_DOCUMENTATION,
+        negated(
+            _MONITORING,
+            keys="drug|uds|cures|agreement|contract|aberrant|effects|monitoring|compliance|4|"
+            "number",
+        ),
+    ),
 )
 # Missing records in general ("no documentation was provided"): only when nothing more
 # specific is said; "the absence of such documentation" looks back, so it does not count.
@@ -235,22 +217,22 @@ MISSING = negated(
     r"evidence)|(?<=not\s)(?:document|address)\b",
     30,
     skip="such",
+    keys="document|record|information|notes|report|evaluation|exam|evidence|address",
 )
-NOT_RECOMMENDED = re.compile(
+NOT_RECOMMENDED = keyed(
     r"\bnot\s+(?:be\s+)?recommended\b|\b(?:does|do)\s+not\s+recommend\b|"
     r"\b(?:MTUS|ACOEM|ODG|guidelines?)\s+(?:\w+\s+)?(?:does|do)\s+not\s+support\b|"
     r"\b(?:is|are)\s+(?:considered\s+|largely\s+|still\s+)?(?:experimental|investigational)\b|"
     r"\bnot\s+supported\s+by\s+(?:the\s+)?(?:MTUS|ACOEM|ODG|guidelines?|evidence)",
-    _I,
+    "recommend|support|experimental|investigational",
 )
 # "not recommended for longer than 2-3 weeks", "not recommended as a primary treatment",
 # "addition to other agents is not recommended": a use, dose or setting, not the treatment.
-QUALIFIED = re.compile(
+QUALIFIED = caseless(
     r"\b(?:longer|more|beyond|over|as\s+an?|as\s+first|routine(?:ly)?|during|until|unless|"
     r"except|without|absence|in\s+patients|for\s+patients|first[-\s]line|long[-\s]?term|"
     r"short[-\s]?term|prolonged|chronic\s+use|repeat|passive|surface|if|when|but|only|"
     r"addition|combination|combined|other\s+agents)\b",
-    _I,
 )
 _DENIED = (
     r"(?:not\s+(?:medically\s+necessary|certified|supported|approved|authorized|indicated)|"
@@ -261,20 +243,32 @@ _PRIMARY = (
     r"(?:surg\w+|procedures?|operation|fusion|arthroscopy|repair|release|replacement|"
     r"decompression|\w+ectomy|\w+otomy|\w+plasty|primary\s+(?:request|treatment|service))"
 )
-DEPENDS = re.compile(
-    # "the associated post-operative therapy ... as the surgery is not certified"
-    rf"\b(?:associated|ancillary|assistant\s+surgeon|pre-?op\w*|post-?op\w*|peri-?op\w*|"
-    rf"concurrent|companion)\b(?=.*\b{_PRIMARY}\b)(?=(?:.*?\b{_DENIED}\b){{2}}|.*\b"
-    rf"(?:non-?certified|denied|not\s+certified)\b)|"
-    # "since the requested lumbar fusion is not certified, ..."
-    rf"\b(?:since|as|because|given\s+that)\s+(?:the\s+)?(?:\w+[\s-]+){{0,4}}?{_PRIMARY}\s+"
-    rf"(?:\w+\s+){{0,3}}?(?:is|was|has\s+been|have\s+been|are)\s+(?:not|non-?certified|denied)|"
-    # "continued use of NSAIDs is not appropriate and therefore the need for a PPI is not"
-    r"\bnot\s+(?:medically\s+necessary|appropriate|certified|indicated|warranted)\b[^.]*?"
-    r"\b(?:therefore|thus|hence|consequently)\b[^.]*?\bnot\s+(?:medically\s+)?necessary",
-    _I | re.S,
+_PRIMARY_KEYS = (
+    "surg|procedure|operation|fusion|arthroscopy|repair|release|replacement|decompression|"
+    "ectomy|otomy|plasty|primary"
 )
-BENEFIT = re.compile(
+# One request falls with another (read for whether any matches).
+DEPENDS = (
+    keyed(
+        # "the associated post-operative therapy ... as the surgery is not certified"
+        rf"\b(?:associated|ancillary|assistant\s+surgeon|pre-?op\w*|post-?op\w*|peri-?op\w*|"
+        rf"concurrent|companion)\b(?=.*\b{_PRIMARY}\b)(?=(?:.*?\b{_DENIED}\b){{2}}|.*\b"
+        rf"(?:non-?certified|denied|not\s+certified)\b)|"
+        # "since the requested lumbar fusion is not certified, ..."
+        rf"\b(?:since|as|because|given\s+that)\s+(?:the\s+)?(?:\w+[\s-]+){{0,4}}?{_PRIMARY}\s+"
+        rf"(?:\w+\s+){{0,3}}?(?:is|was|has\s+been|have\s+been|are)\s+(?:not|non-?certified|denied)",
+        _PRIMARY_KEYS,
+        re.S,
+    ),
+    keyed(
+        # "continued use of NSAIDs is not appropriate and therefore the need for a PPI is not"
+        r"\bnot\s+(?:medically\s+necessary|appropriate|certified|indicated|warranted)\b[^.]*?"
+        r"\b(?:therefore|thus|hence|consequently)\b[^.]*?\bnot\s+(?:medically\s+)?necessary",
+        "therefore|thus|hence|consequently",
+        re.S,
+    ),
+)
+BENEFIT = keyed(
     r"\b(?:functional|objective|significant|documented|measurable|meaningful)\s+(?:\w+\s+)?"
     r"(?:improvement|benefit|gains?)|\bimprove(?:ment|d)\s+(?:in\s+)?(?:function|pain|activit)|"
     r"\b(?:increased|improved)\s+function|\b(?:pain|symptom)\s+(?:relief|reduction|improvement)|"
@@ -282,21 +276,23 @@ BENEFIT = re.compile(
     r"documented|demonstrated|experienced)\s+(?:\w+\s+)?(?:benefit|improvement|relief)|"
     r"\b(?:reduc|decreas)\w*\s+(?:\w+\s+){0,3}?from\s+\d+\s*/\s*10|"
     r"\d+\s*%\s+(?:\w+\s+){0,2}?(?:improvement|reduction|relief|decrease)",
-    _I,
+    "improv|benefit|gain|function|relief|reduc|helping|decreas",
 )
-CONDITIONAL = re.compile(rf"\b(?:{NEG}|if|would|should|may|upon|contingent|unless)\b", _I)
-MET = re.compile(
-    r"(?<!not\s)(?<!not\sbe\s)\b(?:is|are|was|were|be)\s+(?:considered\s+|deemed\s+|"
+CONDITIONAL = caseless(rf"\b(?:{NEG}|if|would|should|may|upon|contingent|unless)\b")
+MET = keyed(
+    r"\b(?:(?<!not\s)(?<!not\sbe\s)(?:is|are|was|were|be)\s+(?:considered\s+|deemed\s+|"
     r"determined\s+to\s+be\s+|also\s+)?(?:medically\s+necessary|appropriate|indicated|warranted|"
-    r"reasonable|supported)\b|\bmeets?\b|\bwithin\s+(?:the\s+)?(?:guidelines?|recommend)|"
-    r"\bnot\s+in\s+excess\b|\b(?:does|do)\s+not\s+exceed\b|\b(?:consistent|in\s+accordance)\s+"
-    r"with\s+(?:the\s+)?(?:MTUS|ACOEM|ODG|guidelines?|recommend)",
-    _I,
+    r"reasonable|supported)\b|meets?\b|within\s+(?:the\s+)?(?:guidelines?|recommend)|"
+    r"not\s+in\s+excess\b|(?:does|do)\s+not\s+exceed\b|(?:consistent|in\s+accordance)\s+"
+    r"with\s+(?:the\s+)?(?:MTUS|ACOEM|ODG|guidelines?|recommend))",
+    "necessary|appropriate|indicated|warranted|reasonable|supported|meet|within|excess|exceed|"
+    "consistent|accordance",
 )
 # A topical compound: "any compounded product that contains at least one drug that is not
 # recommended is not recommended" is about it.
 # Read on the request, treatment, generic name and subcategory: a cream, or a topical with
 # several ingredients ("methyl salicylate/menthol ... Topical Analgesics"), not Lidoderm.
-TOPICAL = re.compile(
-    r"\b(?:cream|gel|ointment|lotion|compound\w*|transdermal)\b|[a-z]/[a-z].*\btopical\b", _I
+TOPICAL = keyed(
+    r"\b(?:cream|gel|ointment|lotion|compound\w*|transdermal)\b|[a-z]/[a-z].*\btopical\b",
+    "cream|gel|ointment|lotion|compound|transdermal|topical",
 )

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from imr_llm.anchors import phrases as P
+from imr_llm.anchors.gates import Keyed, Text, caseless, keyed
 from imr_llm.anchors.spans import Found
 from imr_llm.models import Reason
 
@@ -34,30 +35,38 @@ _TIER = {
     Reason.INSUFFICIENT_DOCUMENTATION: 2,
     Reason.OTHER: 3,
 }
-_ATTRIBUTED = re.compile(
-    r"\b(?:MTUS|ACOEM|ODG|CPMTG|guidelines?|Official\s+Disability)\b[^.]{0,100}?\b(?:states?|"
-    r"stated|recommends?|notes?|supports?|indicates?|discuss(?:es)?|specif(?:y|ies)|"
-    r"clarif(?:y|ies)|writes?|advises?|allows?|considers?|cites?|refers?|says|encourages?|"
-    r"do(?:es)?\s+not\s+(?:recommend|support|address))\b|^\W*(?:according\s+to|per|as\s+per|"
-    r"regarding|with\s+regard\s+to)\b[^,]{0,80}\b(?:MTUS|ACOEM|ODG|guidelines?)\b|"
-    r"^\W*(?:not\s+)?recommended\b|\b(?:can|may|should|must)\s+be\b|\b(?:is|are)\s+(?:also\s+)?"
-    r"(?:recommended|supported|indicated)\s+(?:when|if|for|in|as)\b",
-    re.I,
+# A guideline speaking (read for whether any matches).
+_ATTRIBUTED = (
+    keyed(
+        r"\b(?:MTUS|ACOEM|ODG|CPMTG|guidelines?|Official\s+Disability)\b[^.]{0,100}?\b(?:states?|"
+        r"stated|recommends?|notes?|supports?|indicates?|discuss(?:es)?|specif(?:y|ies)|"
+        r"clarif(?:y|ies)|writes?|advises?|allows?|considers?|cites?|refers?|says|encourages?|"
+        r"do(?:es)?\s+not\s+(?:recommend|support|address))\b|^\W*(?:according\s+to|per|"
+        r"as\s+per|regarding|with\s+regard\s+to)\b[^,]{0,80}\b(?:MTUS|ACOEM|ODG|guidelines?)\b",
+        "mtus|acoem|odg|cpmtg|guideline|official",
+    ),
+    keyed(
+        r"^\W*(?:not\s+)?recommended\b|\b(?:is|are)\s+(?:also\s+)?"
+        r"(?:recommended|supported|indicated)\s+(?:when|if|for|in|as)\b",
+        "recommended|supported|indicated",
+    ),
+    keyed(r"\b(?:can|may|should|must)\s+be\b", "can|may|should|must"),
 )
 # The reviewer speaking of this patient and this request, not of the guideline in general.
-_OWN = re.compile(
-    r"\b(?:the|this|our)\s+(?:patient|claimant|injured\s+worker|worker|employee|applicant)\b|"
-    r"\bin\s+this\s+case\b|\b(?:he|she|his|her|him)\b|\b(?:medical\s+)?records?\b|\bsubmitted\b|"
-    r"\bprovided\b|\bprogress\s+(?:notes?|reports?)\b|\btreating\s+(?:physician|provider)\b|"
-    r"\bfor\s+(?:my\s+)?review\b|\bhowever\b|medically\s+necessary|"
-    r"\bthere\s+(?:was|were|has\s+been|have\s+been)\b|"
-    r"\b(?:is|are|was|were)\s+(?:not\s+)?(?:noted|documented|reported|described)\b",
-    re.I,
+# One word boundary for all the words: tried once a position, not once a word.
+_OWN = caseless(
+    r"\b(?:(?:the|this|our)\s+(?:patient|claimant|injured\s+worker|worker|employee|applicant)|"
+    r"in\s+this\s+case|he|she|his|her|him|(?:medical\s+)?records?|submitted|provided|"
+    r"progress\s+(?:notes?|reports?)|treating\s+(?:physician|provider)|for\s+(?:my\s+)?review|"
+    r"however|there\s+(?:was|were|has\s+been|have\s+been)|"
+    r"(?:is|are|was|were)\s+(?:not\s+)?(?:noted|documented|reported|described))\b|"
+    r"medically\s+necessary"
 )
 # The reviewer's words too, unless the sentence cites a guideline ("Regarding the request
 # for naproxen, the guidelines state ...").
-_WEAK_OWN = re.compile(
-    r"\b(?:the|this)\s+request(?:ed)?\b|\bthe\s+(?:\w+\s+)?documentation\b", re.I
+_WEAK_OWN = keyed(
+    r"\b(?:the|this)\s+request(?:ed)?\b|\bthe\s+(?:\w+\s+)?documentation\b",
+    "request|documentation",
 )
 _BOUNDARY = re.compile(r"[.!?][\"'\u201d)\]]*(?:\s+|(?=[\"\u201c]?[A-Z][a-z]))")
 # "e.g. CURES", "Dr. Smith", an initial; "claimant's." still ends a sentence.
@@ -124,20 +133,24 @@ def _quoted_shares(text: str, spans: list[tuple[int, int]]) -> Iterator[float]:
         yield inside / max(b - a, 1)
 
 
-def _classify(text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
+def _any(patterns: tuple[Keyed, ...], text: Text) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
+def _classify(text: str, spans: list[tuple[int, int]]) -> list[tuple[_Sentence, Text]]:
     out, guideline = [], False
     for (a, b), share in zip(spans, _quoted_shares(text, spans), strict=True):
-        body, quoted = text[a:b], share > 0.6
+        body, quoted = Text.of(text[a:b]), share > 0.6
         # An unattributed sentence after a guideline one usually goes on paraphrasing it.
         if quoted:
             guideline = True
-        elif _OWN.search(body):
+        elif _OWN.search(body.folded):
             guideline = False
-        elif _ATTRIBUTED.search(body):
+        elif _any(_ATTRIBUTED, body):
             guideline = True
         elif _WEAK_OWN.search(body):
             guideline = False
-        out.append(_Sentence(a, b, not guideline))
+        out.append((_Sentence(a, b, not guideline), body))
     return out
 
 
@@ -145,41 +158,41 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _GENERIC}
 
 
-def _rejects_outright(body: str, about: set[str], own: bool) -> bool:
+def _rejects_outright(text: Text, about: set[str], own: bool) -> bool:
     """A "not recommended" that rejects the treatment itself, not a use, dose or setting."""
-    m = P.NOT_RECOMMENDED.search(body)
-    if not m or "recommend" in P.NOT_RECOMMENDED.sub(" ", body).lower():
+    m, body = P.NOT_RECOMMENDED.search(text), text.body
+    # The fold()-ed text differs from lower() only in letters "recommend" does not hold.
+    if not m or "recommend" in P.NOT_RECOMMENDED.pattern.sub(" ", text.folded):
         return False  # none, or "X is recommended for chronic pain, not recommended for acute"
     lo = max(body.rfind(c, 0, m.start()) for c in ",;:") + 1
     hi = min([i for c in ",;:" if (i := body.find(c, m.end())) >= 0] or [len(body)])
-    if P.QUALIFIED.search(body, lo, hi):
+    if P.QUALIFIED.search(text.folded, lo, hi):
         return False
     # A guideline's sentence must be about this request ("Not recommended." names nothing).
     subject = _words(body[lo : m.start()] + " " + body[m.end() : hi]) - _GUIDELINE_WORDS
     return own or not subject or bool(subject & about)
 
 
-def _denials(body: str, own: bool, about: set[str]) -> list[tuple[Reason, int]]:
+def _denials(text: Text, own: bool, about: set[str]) -> list[tuple[Reason, int]]:
     found = []
-    if P.DEPENDS.search(body):
+    if _any(P.DEPENDS, text):
         found.append((Reason.DEPENDS_ON_DENIED_REQUEST, 0))
-    if _rejects_outright(body, about, own):
+    if _rejects_outright(text, about, own):
         found.append((Reason.GUIDELINE_NOT_RECOMMENDED, 0))
     if not own:
         return found
-    lower = body.lower()
-    found += [(r.reason, m.end()) for r in P.FINDING_CUES if (m := r.search(body, lower))]
-    if not found and (m := P.MISSING.search(body)):
+    found += [(r.reason, m.end()) for r in P.FINDING_CUES if (m := r.search(text))]
+    if not found and (m := P.MISSING.search(text)):
         found.append((Reason.INSUFFICIENT_DOCUMENTATION, m.end()))
     return found
 
 
-def _approvals(body: str, own: bool) -> Iterator[tuple[Reason, int]]:
+def _approvals(text: Text, own: bool) -> Iterator[tuple[Reason, int]]:
     if not own:
         return
-    if (m := P.BENEFIT.search(body)) and not P.CONDITIONAL.search(body, 0, m.start()):
+    if (m := P.BENEFIT.search(text)) and not P.CONDITIONAL.search(text.folded, 0, m.start()):
         yield Reason.DOCUMENTED_BENEFIT, m.end()
-    if m := P.MET.search(body):
+    if m := P.MET.search(text):
         yield Reason.CRITERIA_MET, m.end()
 
 
@@ -193,12 +206,11 @@ def find_cues(
     names) tells a guideline's "X is not recommended" about this request from one about
     something else. Spans are offsets in ``text``.
     """
-    about = _words(request) | (_COMPOUND if P.TOPICAL.search(request) else set())
+    about = _words(request) | (_COMPOUND if P.TOPICAL.search(Text.of(request)) else set())
     best: dict[Reason, tuple[tuple[int, int], Cue]] = {}
-    for s in _classify(text, sentences(text, start, end)):
+    for s, body in _classify(text, sentences(text, start, end)):
         if s.end - s.start > _LONGEST:
             continue
-        body = text[s.start : s.end]
         found = (
             _approvals(body, s.own) if decision == "overturned" else _denials(body, s.own, about)
         )
@@ -214,7 +226,7 @@ def _about(item: dict[str, Found]) -> str:
     """The names of the request; the subcategory only tells a topical compound apart."""
     names = " ".join(str(item[k].value) for k in _NAMES if k in item)
     kind = str(item["subcategory"].value) if "subcategory" in item else ""
-    return f"{names} compound" if P.TOPICAL.search(f"{names} {kind}") else names
+    return f"{names} compound" if P.TOPICAL.search(Text.of(f"{names} {kind}")) else names
 
 
 def find_reason_cues(text: str, items: Sequence[Found]) -> list[Found]:
