@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import operator
 import os
 import pickle
 import shutil
@@ -69,6 +70,40 @@ def test_letters_come_in_input_order_as_load_path_reads_them(tmp_path: Path, wor
     assert [name for name, _ in got] == names * 2
     assert all(_same(loaded, name) for name, loaded in got)
     assert _all_gone()  # closed with the reader
+
+
+def _made_by(name: str, loaded: Letter | InputError) -> tuple[int, str, str]:
+    """Which process made the row, and of what (module level: it travels to a worker by name)."""
+    what = loaded.text[:80] if isinstance(loaded, Letter) else f"{type(loaded).__name__}: {loaded}"
+    return os.getpid(), name, what
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_are_made_where_their_letters_are_read_and_come_in_input_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    names = [*_folder(tmp_path, "kill", "hang"), str(tmp_path / "missing.pdf")]
+    _faults(monkeypatch, names, "kill", "hang")
+    with LetterReader(workers=workers, timeout=1) as reader:
+        rows = list(reader.rows(names, _made_by))
+    assert [name for _, name, _ in rows] == names
+    here = os.getpid()
+    hung, crashed, text, missing = names[1], names[2], str(tmp_path / LETTER_TXT.name), names[-1]
+    for pid, name, what in rows:
+        if name in (hung, crashed, text, missing):
+            assert pid == here, name  # read here, or the reader failed: the row is made here
+        else:
+            assert pid != here and what == load_path(name).text[:80], name
+    made = {name: what for _, name, what in rows}
+    assert made[crashed] == "PdfError: the PDF reader crashed (signal 9)"
+    assert made[hung] == "PdfError: reading the PDF took more than 1 s"
+    assert made[text] == load_path(text).text[:80]
+    assert made[missing] == "InputError: cannot read: no such file"
+
+
+def test_an_error_in_a_worker_made_row_reaches_the_caller_as_if_made_here() -> None:
+    with LetterReader() as reader, pytest.raises(TypeError, match="unsupported operand"):
+        list(reader.rows([str(PDFS[0])], operator.truediv))
 
 
 def test_text_files_are_read_here_without_a_worker(tmp_path: Path) -> None:

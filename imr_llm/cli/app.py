@@ -10,7 +10,7 @@ from functools import partial
 from typing import TextIO
 
 from imr_llm import __version__
-from imr_llm.anchors.record import Analyse, row_for_letter
+from imr_llm.anchors.record import Analyse, anchored_rows, row_for_letter
 from imr_llm.bulk import export, summary
 from imr_llm.bulk.journal import open_private
 from imr_llm.cli import bulk as bulk_cli
@@ -105,7 +105,11 @@ def _rows(
     timeout = env_timeout() if args.pdf_timeout is None else args.pdf_timeout
     reader = LetterReader(workers=workers, timeout=timeout, max_chars=args.max_chars)
     with reader:
-        for name, loaded in reader.read(iter_paths(args.inputs)):
+        names = iter_paths(args.inputs)
+        if analyse is None:
+            yield from anchored_rows(reader, names)
+            return
+        for name, loaded in reader.read(names):
             yield row_for_letter(name, loaded, analyse=analyse)
 
 

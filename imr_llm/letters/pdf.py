@@ -9,14 +9,16 @@ letter's usual line pitch, and between pages where a page ends a sentence.
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import itertools
 import re
 import statistics
 import threading
 from collections.abc import Iterator
+from typing import Any
 
-import pypdfium2 as pdfium  # type: ignore[import-untyped]
+import pypdfium2 as _pdfium  # type: ignore[import-untyped]  # noqa: F401  initializes PDFium
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 
 from imr_llm.errors import PdfError
@@ -52,18 +54,17 @@ def pdf_text(data: bytes, path: str | None = None) -> tuple[str, tuple[str, ...]
         try:
             if not pdfium_c.FPDF_DocumentHasValidCrossReferenceTable(pdf):
                 notes = ("pdfium: cross-reference table damaged; rebuilt from the file",)
-            pages = [_page(pdf, index) for index in range(len(pdf))]
-        except pdfium.PdfiumError as exc:  # e.g. "Failed to load page." in a cyclic page tree
-            raise PdfError(f"{_DAMAGED}: {exc}", path=path) from exc
+            count = pdfium_c.FPDF_GetPageCount(pdf)
+            pages = [_page(pdf, index, path) for index in range(count)]
         finally:
-            pdf.close()
+            pdfium_c.FPDF_CloseDocument(pdf)
     text = "\n".join(_laid_out(pages))
     if not text.strip():
         raise PdfError(NO_TEXT, path=path)
     return text, notes
 
 
-def _open(data: bytes, path: str | None) -> pdfium.PdfDocument:
+def _open(data: bytes, path: str | None) -> Any:
     """The document, opened with no password: PDFium opens files encrypted with an empty user
     password (the DWC's letters are) and refuses the ones that need a real one."""
     # The raw call, not PdfDocument(data): for a file without pages that raises with the
@@ -76,33 +77,65 @@ def _open(data: bytes, path: str | None) -> pdfium.PdfDocument:
         pdfium_c.FPDF_CloseDocument(raw)
         raise PdfError("PDF has no pages", path=path)
     # PDFium reads ``data`` in place; the caller holds it until the document is closed.
-    return pdfium.PdfDocument(raw)
+    return raw
 
 
-def _page(pdf: pdfium.PdfDocument, index: int) -> list[Line]:
-    page = pdf[index]
+# PDFium's raw calls, not pypdfium2's page objects: their finalizers and bookkeeping took a
+# tenth of the time a letter takes to read. The messages are pypdfium2's.
+def _page(pdf: Any, index: int, path: str | None) -> list[Line]:
+    page = pdfium_c.FPDF_LoadPage(pdf, index)
+    if not page:  # e.g. in a cyclic page tree
+        raise PdfError(f"{_DAMAGED}: Failed to load page.", path=path)
     try:
-        textpage = page.get_textpage()
+        textpage = pdfium_c.FPDFText_LoadPage(page)
+        if not textpage:
+            raise PdfError(f"{_DAMAGED}: Failed to load text page.", path=path)
         try:
-            return _lines(textpage)
+            return _lines(textpage, _text(textpage, path))
         finally:
-            textpage.close()
+            pdfium_c.FPDFText_ClosePage(textpage)
     finally:
-        page.close()
+        pdfium_c.FPDF_ClosePage(page)
 
 
-def _lines(textpage: pdfium.PdfTextPage) -> list[Line]:
+def _text(textpage: Any, path: str | None) -> str:
+    """The page's text, as pypdfium2's ``PdfTextPage.get_text_range()`` gives it."""
+    count = pdfium_c.FPDFText_CountChars(textpage)
+    if count == -1:
+        raise PdfError(f"{_DAMAGED}: Failed to get character count.", path=path)
+    # Characters PDFium leaves out of the text at either end are not asked for: it would
+    # read past the range (crbug.com/pdfium/2079).
+    first, last, left = 0, count - 1, 0
+    while first <= last:
+        start = pdfium_c.FPDFText_GetTextIndexFromCharIndex(textpage, first)
+        end = pdfium_c.FPDFText_GetTextIndexFromCharIndex(textpage, last)
+        if start == -1:
+            first, left = first + 1, left + 1
+        elif end == -1:
+            last -= 1
+        else:
+            size = end + 2 - start  # with the NUL at the end
+            buffer = (ctypes.c_ushort * size)()
+            written = pdfium_c.FPDFText_GetText(textpage, left, last + 1 - first, buffer)
+            assert size >= written, f"Buffer too small: {size} vs {written}"
+            return codecs.decode(memoryview(buffer)[: written - 1], "utf-16-le", "ignore")
+    return ""
+
+
+def _lines(textpage: Any, text: str) -> list[Line]:
     """The page's lines, a removed line-end hyphen put back, each with its baseline."""
-    text = str(textpage.get_text_range())
     x, y = ctypes.c_double(), ctypes.c_double()
+    char_index, origin = (
+        pdfium_c.FPDFText_GetCharIndexFromTextIndex,
+        pdfium_c.FPDFText_GetCharOrigin,
+    )
     out: list[Line] = []
     for start, line in _split(text):
         baseline = None
         if stripped := line.lstrip():
-            first = start + len(line) - len(stripped)
-            char = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, first)
-            if char >= 0 and pdfium_c.FPDFText_GetCharOrigin(textpage, char, x, y):
-                baseline = float(y.value)
+            char = char_index(textpage, start + len(line) - len(stripped))
+            if char >= 0 and origin(textpage, char, x, y):
+                baseline = y.value
         out.append((line.rstrip(), baseline))
     return out
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from imr_llm.errors import InputError, UsageError
 from imr_llm.letters.load import (
@@ -28,6 +29,7 @@ from imr_llm.letters.load import (
     read_stdin,
 )
 from imr_llm.letters.supervisor import Job, Supervisor
+from imr_llm.letters.worker import Then
 
 DEFAULT_PDF_TIMEOUT = 30.0
 TIMEOUT_ENV = "IMR_LLM_PDF_TIMEOUT"
@@ -36,6 +38,7 @@ FAULTS_ENV = "IMR_LLM_TEST_PDF_FAULTS"
 _AHEAD_PER_WORKER = 4
 
 Loaded = Letter | InputError
+Row = TypeVar("Row")
 
 
 class LetterReader:
@@ -77,7 +80,25 @@ class LetterReader:
 
     def submit(self, name: str | os.PathLike[str]) -> Future[Letter]:
         """Start reading ``name`` ("-" is standard input); the future raises its InputError."""
-        future: Future[Letter] = Future()
+        return self._submit(name, None)
+
+    def read(self, names: Iterable[str]) -> Iterator[tuple[str, Loaded]]:
+        """Each name with its letter or the reason it cannot be read, in input order."""
+        yield from self._in_order(names, None)
+
+    def rows(self, names: Iterable[str], then: Callable[[str, Loaded], Row]) -> Iterator[Row]:
+        """``then(name, letter or InputError)`` for each name, in input order.
+
+        For a PDF, ``then`` runs in the worker that read it, so the rows are made in parallel
+        too (and this process is not the bottleneck): it must be a module-level function
+        (it travels by name) returning something picklable. A PDF that crashes or hangs its
+        worker is ``then``'s PdfError, here.
+        """
+        for name, out in self._in_order(names, then):
+            yield then(name, out) if isinstance(out, InputError) else out
+
+    def _submit(self, name: str | os.PathLike[str], then: Then | None) -> Future[Any]:
+        future: Future[Any] = Future()
         path = None if name == "-" else os.fspath(name)
         try:
             data = (
@@ -86,30 +107,32 @@ class LetterReader:
                 else read_file(path, max_chars=self.max_chars)
             )
             if is_pdf(data):
-                self._pdfs().submit(Job(future, data, path, self.max_chars, _fault(path)))
+                job = Job(future, data, path, self.max_chars, _fault(path), then)
+                self._pdfs(then).submit(job)
             else:
-                future.set_result(load_bytes(data, path=path, max_chars=self.max_chars))
+                letter = load_bytes(data, path=path, max_chars=self.max_chars)
+                future.set_result(letter if then is None else then(os.fspath(name), letter))
         except InputError as exc:
             future.set_exception(exc)
         return future
 
-    def read(self, names: Iterable[str]) -> Iterator[tuple[str, Loaded]]:
-        """Each name with its letter or the reason it cannot be read, in input order."""
-        ahead: deque[tuple[str, Future[Letter]]] = deque()
+    def _in_order(self, names: Iterable[str], then: Then | None) -> Iterator[tuple[str, Any]]:
+        ahead: deque[tuple[str, Future[Any]]] = deque()
         for name in names:
-            ahead.append((name, self.submit(name)))
+            ahead.append((name, self._submit(name, then)))
             if len(ahead) > _AHEAD_PER_WORKER * self.workers:
                 yield _result(*ahead.popleft())
         while ahead:
             yield _result(*ahead.popleft())
 
-    def _pdfs(self) -> Supervisor:
+    def _pdfs(self, then: Then | None) -> Supervisor:
         if self._supervisor is None:
-            self._supervisor = Supervisor(self.workers, self.timeout)
+            preload = () if then is None else (then.__module__,)
+            self._supervisor = Supervisor(self.workers, self.timeout, preload)
         return self._supervisor
 
 
-def _result(name: str, future: Future[Letter]) -> tuple[str, Loaded]:
+def _result(name: str, future: Future[Any]) -> tuple[str, Any]:
     try:
         return name, future.result()
     except InputError as exc:
@@ -128,10 +151,13 @@ def read_letters(
         yield from reader.read(names)
 
 
-def shared_reader(*, max_chars: int = DEFAULT_MAX_CHARS) -> LetterReader:
+def shared_reader(
+    *, max_chars: int = DEFAULT_MAX_CHARS, timeout: float | None = None
+) -> LetterReader:
     """A reader kept for the life of the process, with one worker per CPU, for callers that
-    read letter by letter (bulk runs). Its time limit is ``IMR_LLM_PDF_TIMEOUT`` (seconds)."""
-    return _shared(os.getpid(), env_timeout(), max_chars)
+    read letter by letter (bulk runs). Its time limit is ``timeout``, else
+    ``IMR_LLM_PDF_TIMEOUT``, else 30 s."""
+    return _shared(os.getpid(), env_timeout() if timeout is None else timeout, max_chars)
 
 
 def env_timeout() -> float:

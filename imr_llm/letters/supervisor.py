@@ -11,16 +11,17 @@ from __future__ import annotations
 import math
 import multiprocessing
 import multiprocessing.connection as mpc
+import select
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imr_llm.errors import InputError, PdfError
-from imr_llm.letters.load import Letter
-from imr_llm.letters.worker import READY, serve
+from imr_llm.errors import PdfError
+from imr_llm.letters.worker import READY, Then, serve
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
@@ -35,13 +36,15 @@ IDLE_EXIT = 1.0
 
 @dataclass(eq=False, slots=True)
 class Job:
-    """One PDF to parse and the future its letter (or InputError) goes to."""
+    """One PDF to parse and the future its letter (or InputError) goes to; with ``then``, what
+    ``then(name, letter or InputError)`` returns in the worker goes there instead."""
 
-    future: Future[Letter]
+    future: Future[Any]
     data: bytes
     path: str | None
     max_chars: int
     fault: str | None = None  # the test hook: "kill" or "hang"
+    then: Then | None = None
     started: bool = False  # its future is marked running (it can no longer be cancelled)
 
     def fail(self, message: str) -> None:
@@ -61,23 +64,27 @@ class _Slot:
     number: int = 0
 
 
-def _context() -> ForkServerContext | SpawnContext:
+def _context(preload: Sequence[str]) -> ForkServerContext | SpawnContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         # The server imports the reader once; the workers it forks inherit it. Applies only
         # if the server is not running yet.
-        context.set_forkserver_preload(["imr_llm.letters.worker"])
+        context.set_forkserver_preload(["imr_llm.letters.worker", *preload])
         return context
     return multiprocessing.get_context("spawn")
 
 
 class Supervisor:
-    """Runs PDF jobs in at most ``size`` worker processes, each within ``timeout`` seconds."""
+    """Runs PDF jobs in at most ``size`` worker processes, each within ``timeout`` seconds.
 
-    def __init__(self, size: int, timeout: float) -> None:
+    ``preload`` names modules the workers import before their first job (what a ``then``
+    needs), when this starts the process they are forked from.
+    """
+
+    def __init__(self, size: int, timeout: float, preload: Sequence[str] = ()) -> None:
         self.size = size
         self.timeout = timeout
-        self._context = _context()
+        self._context = _context(preload)
         self._lock = threading.Lock()
         self._queue: deque[Job] = deque()  # guarded by _lock, like _poked and _closing
         self._poked = self._closing = False
@@ -134,7 +141,7 @@ class Supervisor:
         slots = list(self._slots)
         waiting: list[Any] = [self._wake_in, *(s.conn for s in slots)]
         waiting += [s.process.sentinel for s in slots]
-        ready = set(mpc.wait(waiting, timeout=self._until_deadline()))
+        ready = _ready(waiting, self._until_deadline())
         if self._wake_in in ready:
             self._drain_wake()
         for slot in slots:
@@ -151,10 +158,9 @@ class Supervisor:
             return self._closing
 
     def _drain_wake(self) -> None:
-        with self._lock:
+        with self._lock:  # _poked is set with the one message in the pipe: it is there
             self._poked = False
-            while self._wake_in.poll():
-                self._wake_in.recv_bytes()
+            self._wake_in.recv_bytes()
 
     def _until_deadline(self) -> float | None:
         deadline = min((s.deadline for s in self._slots), default=math.inf)
@@ -189,7 +195,7 @@ class Supervisor:
     def _send(self, slot: _Slot, job: Job) -> bool:
         self._numbers += 1
         try:
-            slot.conn.send((self._numbers, job.data, job.path, job.max_chars, job.fault))
+            slot.conn.send((self._numbers, job.data, job.path, job.max_chars, job.fault, job.then))
         except OSError:  # it died idle: not this letter's fault
             self._bury(slot)
             return False
@@ -209,18 +215,19 @@ class Supervisor:
     def _receive(self, slot: _Slot) -> None:
         if slot not in self._slots:
             return
+        # One message a wake-up: a second one wakes the next wait at once.
         try:
-            while slot.conn.poll():
-                message = slot.conn.recv()
-                if message == READY:
-                    slot.ready, self._failed_starts = True, 0
-                    slot.deadline = time.monotonic() + IDLE_EXIT
-                    continue
-                self._answer(slot, message)
+            message = slot.conn.recv()
         except (EOFError, OSError):
             self._bury(slot)
+            return
+        if message == READY:
+            slot.ready, self._failed_starts = True, 0
+            slot.deadline = time.monotonic() + IDLE_EXIT
+        else:
+            self._answer(slot, message)
 
-    def _answer(self, slot: _Slot, message: tuple[int, Letter | InputError]) -> None:
+    def _answer(self, slot: _Slot, message: tuple[int, Any]) -> None:
         number, result = message
         job, slot.job, slot.deadline = slot.job, None, time.monotonic() + IDLE_EXIT
         if job is None or number != slot.number:
@@ -283,6 +290,21 @@ class Supervisor:
                 slot.process.join()
         self._slots.clear()
         self._give_up("the PDF reader is closed")
+
+
+def _ready(waiting: list[Any], timeout: float | None) -> set[Any]:
+    """Those of ``waiting`` (connections, process sentinels) that are readable or closed."""
+    if not hasattr(select, "poll"):  # Windows: handles, not descriptors
+        return set(mpc.wait(waiting, timeout))
+    # mpc.wait builds a selector on every call: a tenth of a millisecond a letter, and this
+    # thread shares the GIL with the one making rows.
+    poller, by_fd = select.poll(), {}
+    for item in waiting:
+        fd = item if isinstance(item, int) else item.fileno()
+        by_fd[fd] = item
+        poller.register(fd, select.POLLIN)
+    ms = None if timeout is None else math.ceil(timeout * 1000)
+    return {by_fd[fd] for fd, _ in poller.poll(ms)}
 
 
 def crash_message(exitcode: int | None) -> str:
