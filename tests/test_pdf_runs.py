@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anchored_answers import answering
-from fake_openai import FakeOpenAI
+from anchored_answers import answer_for, answering, case_number_of
+from fake_openai import FakeOpenAI, chat_completion
 
+from imr_llm.batch.collector import collect
 from imr_llm.batch.files import BatchDir, read_jsonl
 from imr_llm.batch.jobs import prepare
 from imr_llm.bulk.runner import extract_many
 from imr_llm.checking.labels import compare, read_labels
+from imr_llm.checking.review import load_views
+from imr_llm.checking.rows import read_rows
 from imr_llm.cli.app import EXIT_SOME_FAILED, main
 from imr_llm.extraction.settings import LlmSettings
 from imr_llm.letters.load import load_path
@@ -112,3 +115,84 @@ def test_batch_prepare(letters: list[str], tmp_path: Path) -> None:
     manifest = read_jsonl(BatchDir(tmp_path / "run").manifest_path)
     rows = {entry["index"]: entry["row"] for entry in manifest if "row" in entry}
     assert {i: row["error"] for i, row in rows.items()} == {1: CRASHED, 4: HUNG}
+
+
+def test_anchors_rows_are_the_same_made_here_or_in_the_workers(
+    letters: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(FAULTS_ENV)
+    outputs = []
+    for workers in ("1", "2"):  # one worker: rows made here; more: made in the workers
+        assert main(["anchors", *letters, "--workers", workers]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == len(letters)
+
+
+def test_bulk_and_batch_prepare_take_a_pdf_timeout_flag(
+    letters: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMR_LLM_PDF_TIMEOUT", "600")
+    out, hung = tmp_path / "out.jsonl", letters[4]
+    with FakeOpenAI(answering(_texts(letters))) as fake:
+        monkeypatch.setenv("IMR_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("IMR_LLM_MODEL", "gpt-4o-mini")
+        argv = ["bulk", *letters[3:5], "-o", str(out), "--no-cache", "--pdf-timeout", "0.5"]
+        assert main(argv) == EXIT_SOME_FAILED
+    rows = {row["source"]["path"]: row for row in map(json.loads, out.read_text().splitlines())}
+    assert rows[letters[3]]["status"] == "ok"
+    assert rows[hung]["error"]["message"] == "reading the PDF took more than 0.5 s"
+    run = tmp_path / "run"
+    assert main(["batch", "prepare", *letters[3:5], "-o", str(run), "--pdf-timeout", "0.5"]) == 0
+    manifest = read_jsonl(BatchDir(run).manifest_path)
+    assert [e["row"]["error"]["message"] for e in manifest if "row" in e] == [
+        "reading the PDF took more than 0.5 s"
+    ]
+
+
+@pytest.mark.parametrize("command", ["bulk", "batch prepare"])
+def test_a_pdf_timeout_that_is_not_positive_is_a_usage_error(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*command.split(), str(PDFS[0]), "-o", str(tmp_path / "out"), "--pdf-timeout", "0"]
+    assert main(argv) == 2
+    assert "--pdf-timeout must be a positive number of seconds" in capsys.readouterr().err
+
+
+def _answer_letters(run: Path, texts: dict[str, str]) -> None:
+    """The output file `vllm run-batch` would write: each letter answered from its anchors."""
+    with open(run / "round-1" / "output-0001.jsonl", "w", encoding="utf-8") as out:
+        for request in read_jsonl(run / "round-1" / "requests-0001.jsonl"):
+            answer = answer_for(texts[case_number_of(request["body"]) or ""])
+            body = chat_completion(tool_args=answer, prompt_tokens=1000, completion_tokens=50)
+            response = {"status_code": 200, "request_id": "r", "body": body}
+            out.write(json.dumps({"custom_id": request["custom_id"], "response": response}) + "\n")
+
+
+def test_batch_collect(letters: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The PDFs read well at prepare and kill or hang their reader when collect reads them again.
+    faults = os.environ.pop(FAULTS_ENV)
+    done = prepare(letters, tmp_path / "run", settings=LlmSettings(model="m"))
+    assert (done.letters, done.requests) == (7, 7)
+    _answer_letters(tmp_path / "run", {Path(n).stem: load_path(n).text for n in letters})
+    monkeypatch.setenv(FAULTS_ENV, faults)
+    with open(tmp_path / "rows.jsonl", "w", encoding="utf-8") as out:
+        assert collect(tmp_path / "run", out, pdf_timeout=1).done
+    _check(list(read_jsonl(tmp_path / "rows.jsonl")), letters)
+
+
+def test_review(letters: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    faults = os.environ.pop(FAULTS_ENV)
+    assert main(["anchors", *letters, "-o", str(tmp_path / "rows.jsonl")]) == 0
+    os.environ[FAULTS_ENV] = faults  # the fixture's monkeypatch restores the environment
+    page = tmp_path / "review.html"
+    assert main(["review", str(tmp_path / "rows.jsonl"), "-o", str(page)]) == EXIT_SOME_FAILED
+    err = capsys.readouterr().err
+    assert f"cannot read {letters[1]}: the PDF reader crashed (signal 9)" in err
+    assert f"cannot read {letters[4]}: reading the PDF took more than 1 s" in err
+    assert err.count("imr-llm: ") == 2 and "Traceback" not in err
+    views = load_views(read_rows(str(tmp_path / "rows.jsonl")), pdf_timeout=1)
+    assert [view.text is None for view in views] == [i in (1, 4) for i in range(7)]
+    assert all(
+        view.text == load_path(n).text for view, n in zip(views, letters, strict=True) if view.text
+    )

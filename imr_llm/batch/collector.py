@@ -33,8 +33,9 @@ from imr_llm.batch.results import ResultIndex
 from imr_llm.errors import InputError, UsageError
 from imr_llm.extraction.cache import NullCache, ResponseCache
 from imr_llm.extraction.pipeline import build_row, request_key
-from imr_llm.letters.load import load_path
+from imr_llm.letters.load import Letter
 from imr_llm.letters.normalize import normalize
+from imr_llm.letters.reader import LetterReader, env_timeout
 from imr_llm.models import Extraction, SourceInfo
 
 if TYPE_CHECKING:
@@ -67,10 +68,13 @@ def collect(
     api: BatchApi | None = None,
     round_: int | None = None,
     cache: ResponseCache | None = None,
+    pdf_timeout: float | None = None,
 ) -> Collected:
     """Turn a finished round's answers into rows (all rounds' rows go to ``out``) and re-asks.
 
-    Rows without an error go into ``cache``, as ``extract`` would store them.
+    Rows without an error go into ``cache``, as ``extract`` would store them. Letters are read
+    again as ``batch prepare`` read them: a PDF that crashes the reader or takes more than
+    ``pdf_timeout`` seconds (default: ``IMR_LLM_PDF_TIMEOUT`` or 30) gets a failed row.
     """
     bdir = BatchDir(folder)
     settings = _checked_settings(bdir)
@@ -80,9 +84,11 @@ def collect(
         raise UsageError(f"{later} already went out; collect round {round_ + 1} instead")
     pending = _pending(bdir, round_)
     notes = _fetch(bdir, round_, api) if pending else []
-    done = _Round(
-        bdir, settings, round_, pending, cache if cache is not None else NullCache()
-    ).run()
+    timeout = env_timeout() if pdf_timeout is None else pdf_timeout
+    reader = LetterReader(timeout=timeout, max_chars=settings.max_chars)
+    store = cache if cache is not None else NullCache()
+    with reader:
+        done = _Round(bdir, settings, round_, pending, store, reader).run()
     done.notes = notes
     done.written = _write_rows(bdir, round_, out)
     return done
@@ -98,11 +104,12 @@ class _Round:
         round_: int,
         pending: set[int],
         cache: ResponseCache,
+        reader: LetterReader,
     ) -> None:
         from imr_llm.batch.replay import Replayer
 
         self.bdir, self.settings, self.round, self.pending = bdir, settings, round_, pending
-        self.cache = cache
+        self.cache, self.reader = cache, reader
         self.results = ResultIndex(bdir, round_, pending)
         self.replayer: Replayer = Replayer(settings.llm)
         self.done = Collected(round_)
@@ -138,7 +145,15 @@ class _Round:
         if index not in self.pending:
             return None
         answers = [self.results.response(index, r) for r in range(1, self.round + 1)]
-        return _finish(entry, answers, self.replayer, self.settings, self.cache)
+        letter = self._read(entry["file"])
+        return _finish(entry, letter, answers, self.replayer, self.settings, self.cache)
+
+    def _read(self, name: str) -> Letter | InputError:
+        # A PDF is parsed in a worker process: one that crashes or hangs fails this row alone.
+        try:
+            return self.reader.submit(name).result()
+        except InputError as exc:
+            return exc
 
     def _count(self, row: Extraction) -> None:
         self.done.statuses[row.status] += 1
@@ -206,6 +221,7 @@ def _fetch(bdir: BatchDir, round_: int, api: BatchApi | None) -> list[str]:
 
 def _finish(
     entry: dict[str, Any],
+    letter: Letter | InputError,
     answers: list[tuple[int, dict[str, Any]]],
     replayer: Replayer,
     settings: BatchSettings,
@@ -213,10 +229,8 @@ def _finish(
 ) -> Extraction | dict[str, Any]:
     """The letter's row, or the body of its next request (a re-ask)."""
     source = SourceInfo(path=entry["path"], sha256=entry["sha256"], chars=entry["chars"])
-    try:
-        letter = load_path(entry["file"], max_chars=settings.max_chars)
-    except InputError as exc:
-        return error_extraction(exc, source=source)
+    if isinstance(letter, InputError):
+        return error_extraction(letter, source=source)
     if source_info(letter.text, letter.path).sha256 != source.sha256:
         changed = InputError(
             f"{entry['path']} changed after batch prepare (its sha256 differs), so its batch "

@@ -55,6 +55,8 @@ class Plan:
     claim: Claim | None = None
     # Worker processes (imr_llm.bulk.pool); 1 runs every letter on this process's event loop.
     workers: int = 1
+    # Seconds a PDF may take to read before its row fails; None: IMR_LLM_PDF_TIMEOUT, else 30.
+    pdf_timeout: float | None = None
 
 
 @functools.cache

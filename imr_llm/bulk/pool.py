@@ -137,7 +137,7 @@ class _Pool:
     def _feed(self, index: int, item: Input) -> None:
         self.fed += 1
         try:
-            letter = _load(item, self.plan.max_chars)
+            letter = _load(item, self.plan)
         except InputError as exc:
             source = source_info("", input_name(item))
             if self.plan.claim and not self.plan.claim(source.path, source.sha256):
@@ -221,11 +221,12 @@ class _Pool:
             worker.rows.close()
 
 
-def _load(item: Input, max_chars: int) -> Letter:
+def _load(item: Input, plan: Plan) -> Letter:
     if isinstance(item, tuple):
         return Letter(text=item[1], path=item[0])
     # A PDF is parsed in a worker process: one that crashes or hangs fails this row alone.
-    return shared_reader(max_chars=max_chars).submit(item).result()
+    reader = shared_reader(max_chars=plan.max_chars, timeout=plan.pdf_timeout)
+    return reader.submit(item).result()
 
 
 def run_pool(inputs: Iterable[Input], plan: Plan) -> Generator[Outcome, None, None]:

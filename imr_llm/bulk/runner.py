@@ -86,7 +86,7 @@ class _Engine:
         if isinstance(item, tuple):
             return Letter(text=item[1], path=item[0])
         # A PDF is parsed in a worker process: one that crashes or hangs fails this row alone.
-        reader = shared_reader(max_chars=self.plan.max_chars)
+        reader = shared_reader(max_chars=self.plan.max_chars, timeout=self.plan.pdf_timeout)
         return await asyncio.wrap_future(await asyncio.to_thread(reader.submit, item))
 
     async def _one(self, item: Input) -> Outcome:

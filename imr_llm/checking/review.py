@@ -12,7 +12,7 @@ from imr_llm.checking.highlight import mark_up, primary_status
 from imr_llm.checking.page import counted, esc, page
 from imr_llm.checking.review_assets import REVIEW_CSS, REVIEW_JS
 from imr_llm.errors import InputError
-from imr_llm.letters.load import load_path
+from imr_llm.letters.reader import LetterReader, env_timeout
 from imr_llm.models import Extraction
 
 REVIEW_STATUSES = ("needs_review", "failed")
@@ -71,15 +71,17 @@ def letter_name(row: Extraction, index: int) -> str:
     return Path(row.source.path).stem if row.source.path else f"row {index + 1}"
 
 
-def _read_text(row: Extraction, base: Path | None) -> tuple[str | None, str | None]:
+def _read_text(
+    row: Extraction, base: Path | None, reader: LetterReader
+) -> tuple[str | None, str | None]:
     path = row.source.path
     if not path:
         return None, "the row names no file (read from standard input?)"
     found = [p for p in (Path(path), (base or Path()) / path) if p.is_file()]
     if not found:
         return None, f"letter text not found: {path}"
-    try:
-        text = load_path(found[0]).text
+    try:  # a PDF is parsed in a worker process: one that crashes it costs its text alone
+        text = reader.submit(found[0]).result().text
     except (InputError, OSError) as exc:
         return None, f"cannot read {path}: {exc}"
     if source_info(text, path).sha256 != row.source.sha256:
@@ -87,12 +89,20 @@ def _read_text(row: Extraction, base: Path | None) -> tuple[str | None, str | No
     return text, None
 
 
-def load_views(rows: Sequence[Extraction], *, base: Path | None = None) -> list[LetterView]:
-    """Rows paired with their letter text, read from ``source.path`` (or relative to ``base``)."""
+def load_views(
+    rows: Sequence[Extraction], *, base: Path | None = None, pdf_timeout: float | None = None
+) -> list[LetterView]:
+    """Rows paired with their letter text, read from ``source.path`` (or relative to ``base``).
+
+    A PDF that crashes the reader or takes more than ``pdf_timeout`` seconds (default:
+    ``IMR_LLM_PDF_TIMEOUT`` or 30) is shown without its text, saying why.
+    """
     views = []
-    for i, row in enumerate(rows):
-        text, note = _read_text(row, base)
-        views.append(LetterView(row, letter_name(row, i), text, note))
+    timeout = env_timeout() if pdf_timeout is None else pdf_timeout
+    with LetterReader(timeout=timeout) as reader:
+        for i, row in enumerate(rows):
+            text, note = _read_text(row, base, reader)
+            views.append(LetterView(row, letter_name(row, i), text, note))
     return views
 
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from imr_llm.batch.files import MAX_BYTES, MAX_REQUESTS
 from imr_llm.bulk.journal import open_private
 from imr_llm.cli.options import add_cache_options, cache_for
-from imr_llm.errors import LlmError
+from imr_llm.errors import LlmError, UsageError
 from imr_llm.extraction.settings import DEFAULT_MODEL, MODE_NAMES
 from imr_llm.letters.load import DEFAULT_MAX_CHARS
+from imr_llm.letters.reader import TIMEOUT_ENV
 
 if TYPE_CHECKING:
     from imr_llm.batch.collector import Collected
@@ -75,6 +76,12 @@ def _add_prepare(steps: Any) -> None:
     prepare.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="input limit")
     prepare.add_argument("--max-requests", type=int, default=MAX_REQUESTS, help="per file")
     prepare.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="per file")
+    prepare.add_argument(
+        "--pdf-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"a PDF that takes longer to read fails its row (default: {TIMEOUT_ENV} or 30)",
+    )
     add_cache_options(prepare)
     prepare.set_defaults(run=_run_prepare)
 
@@ -87,6 +94,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
     from imr_llm.batch.jobs import prepare
     from imr_llm.extraction.settings import LlmSettings
 
+    if args.pdf_timeout is not None and not args.pdf_timeout > 0:
+        raise UsageError("--pdf-timeout must be a positive number of seconds")
     settings = LlmSettings(
         model=args.model or os.environ.get("IMR_LLM_MODEL") or DEFAULT_MODEL,
         mode=args.mode or os.environ.get("IMR_LLM_MODE") or "tools",
@@ -102,6 +111,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
             settings=settings,
             max_chars=args.max_chars,
             cache=cache,
+            pdf_timeout=args.pdf_timeout,
             **limits,
         )
     _say(

@@ -18,6 +18,7 @@ from imr_llm.bulk.summary import Summary, price_table, render, speed
 from imr_llm.cli.options import add_llm_options, cache_for, endpoint_options
 from imr_llm.errors import UsageError
 from imr_llm.letters.load import DEFAULT_MAX_CHARS, iter_paths
+from imr_llm.letters.reader import TIMEOUT_ENV
 from imr_llm.models import Extraction
 
 if TYPE_CHECKING:
@@ -76,6 +77,12 @@ def add_command(commands: Commands) -> None:
     shown.add_argument("--no-progress", dest="progress", action="store_false", help="no bar")
     parser.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="letter limit")
     parser.add_argument(
+        "--pdf-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"a PDF that takes longer to read fails its row (default: {TIMEOUT_ENV} or 30)",
+    )
+    parser.add_argument(
         "--price", action="append", default=[], metavar="MODEL=IN,OUT", help="$ per 1M tokens"
     )
     add_llm_options(parser)
@@ -91,6 +98,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--concurrency and --max-chars must be positive")
     if args.workers < 0:
         raise UsageError("--workers must be 0 (one per CPU) or more")
+    if args.pdf_timeout is not None and not args.pdf_timeout > 0:
+        raise UsageError("--pdf-timeout must be a positive number of seconds")
     if any(limit is not None and limit <= 0 for limit in (args.rpm, args.tpm)):
         raise UsageError("--rpm and --tpm must be positive")
 
@@ -192,6 +201,7 @@ def _drive(args: argparse.Namespace, state: _Run, names: Iterator[str], total: i
             max_chars=args.max_chars,
             claim=state.journal.claim,
             workers=args.workers or os.cpu_count() or 1,
+            pdf_timeout=args.pdf_timeout,
         )
         state.progress = Progress(total, enabled=enabled)
         with state.progress:
