@@ -161,17 +161,18 @@ def test_an_unknown_subcategory_spelling_is_dropped(letter: tuple[str, Anchors])
 @pytest.mark.parametrize(
     ("cues", "llm", "decision", "expected"),
     [
-        (["no_red_flags"], ["criteria_not_met", "no_red_flags"], "upheld",
+        # the cues stand, in their order, whatever the LLM adds or reorders
+        (["no_red_flags", "criteria_not_met"], ["criteria_not_met", "other"], "upheld",
          ["no_red_flags", "criteria_not_met"]),
+        # no cue: the LLM's codes fill the item
         ([], ["criteria_not_met"], "upheld", ["criteria_not_met"]),
         (["no_functional_improvement"], [], "upheld", ["no_functional_improvement"]),
         # approval codes never stand on an upheld item, denial codes never on an overturned one
         ([], ["criteria_met", "other"], "upheld", ["other"]),
         (["criteria_not_met"], ["criteria_met"], "overturned", ["criteria_met"]),
         # at most three, no repeats
-        (["a_code" for _ in range(0)] + ["no_red_flags", "criteria_not_met"],
-         ["insufficient_documentation", "no_red_flags", "other", "other"], "upheld",
-         ["no_red_flags", "insufficient_documentation", "other"]),
+        ([], ["insufficient_documentation", "no_red_flags", "other", "other", "criteria_not_met"],
+         "upheld", ["insufficient_documentation", "no_red_flags", "other"]),
     ],
 )  # fmt: skip
 def test_merge_reasons(cues: list[str], llm: list[str], decision: str, expected: list[str]) -> None:
