@@ -11,8 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from imr_llm.anchors.header import find_header, find_letters, find_patient, find_summary_dates
-from imr_llm.anchors.items import find_items
-from imr_llm.anchors.legacy import find_legacy_items
+from imr_llm.anchors.items import find_items, find_legacy_items
 from imr_llm.anchors.reasons import find_reason_cues
 from imr_llm.anchors.reviewer import find_reviewer
 from imr_llm.letters.formats import recognise
