@@ -22,7 +22,15 @@ from imr_llm.errors import (
     UsageError,
 )
 from imr_llm.letters import pdf
-from imr_llm.letters.load import Letter, iter_paths, load_bytes, load_path, load_stdin
+from imr_llm.letters.load import (
+    Letter,
+    _read,
+    iter_paths,
+    load_bytes,
+    load_path,
+    load_stdin,
+    read_file,
+)
 
 DATA = Path(__file__).parent / "data"
 LETTER_PDF = DATA / "letters" / "CM16-0242667.pdf"
@@ -204,6 +212,22 @@ def test_huge_file_fails_before_reading(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert (e.value.size, e.value.limit, e.value.path) == (50_000_000, 8_000_000, str(big))
     assert peak < 1_000_000
+
+
+def test_a_file_is_read_at_its_size_and_on_to_the_limit_if_it_grew() -> None:
+    data = LETTER_PDF.read_bytes()
+    tracemalloc.start()
+    try:
+        assert read_file(str(LETTER_PDF)) == data
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * len(data)  # not the 64 MB the limit allows
+    # The size seen before reading is smaller than the bytes there: all are read, to the limit.
+    grown = _read(io.BytesIO(b"x" * 100), size=40, max_chars=1000, path=None)
+    assert grown == b"x" * 100
+    with pytest.raises(InputTooLargeError, match="larger than the limit"):
+        _read(io.BytesIO(b"x" * 100), size=40, max_chars=20, path=None)
 
 
 @pytest.mark.parametrize(

@@ -148,7 +148,12 @@ def _read(stream: BinaryIO, *, size: int | None, max_chars: int, path: str | Non
     limit = _byte_limit(head, max_chars)
     if size is not None and size > limit:
         raise _too_many_bytes(size, limit, max_chars, path=path)
-    data = head + stream.read(max(limit + 1 - len(head), 0))
+    # A read of n bytes allocates n bytes first: ask for the file's size and one byte more (to
+    # see it grew), not for the limit (64 MB for a PDF at the default max_chars).
+    want = limit + 1 if size is None else size + 1
+    data = head + stream.read(max(want - len(head), 0))
+    if size is not None and len(data) > size:  # it grew: read on, to the limit
+        data += stream.read(max(limit + 1 - len(data), 0))
     if len(data) > limit:
         raise _too_many_bytes(len(data), limit, max_chars, path=path, exact=False)
     return data
