@@ -121,12 +121,13 @@ def test_anchors_rows_are_the_same_made_here_or_in_the_workers(
     letters: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(FAULTS_ENV)
-    outputs = []
-    for workers in ("1", "2"):  # one worker: rows made here; more: made in the workers
-        assert main(["anchors", *letters, "--workers", workers]) == 0
-        outputs.append(capsys.readouterr().out)
-    assert outputs[0] == outputs[1]
-    assert len(outputs[0].splitlines()) == len(letters)
+    for pretty in ([], ["--pretty"]):
+        outputs = []
+        for workers in ("1", "2"):  # one worker: rows made here; more: made in the workers
+            assert main(["anchors", *letters, "--workers", workers, *pretty]) == 0
+            outputs.append(capsys.readouterr().out)
+        assert outputs[0] == outputs[1]
+        assert outputs[0].count('"sha256"') == len(letters)
 
 
 def test_bulk_and_batch_prepare_take_a_pdf_timeout_flag(

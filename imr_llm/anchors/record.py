@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import TypeAdapter
@@ -149,19 +150,40 @@ def row_for_letter(
     return (analyse or anchors_extraction)(loaded.text, path=loaded.path, warnings=loaded.warnings)
 
 
-def row_json(name: str, loaded: Letter | InputError) -> str:
-    """``row_for_letter`` (anchors only) as JSON: what a PDF reader's worker sends back
-    (``LetterReader.rows``), several times cheaper to pass between processes than the model."""
-    return row_for_letter(name, loaded).model_dump_json()
+@dataclass(frozen=True, slots=True)
+class RowJson:
+    """A row made in another process: its JSON, and what a writer reads of it.
+
+    Several times cheaper to send than the model; and parsing the JSON back here would cost
+    this process as much as all else it does for a row when PDF workers make the rows.
+    """
+
+    json: str
+    status: Status
+    source: SourceInfo
+    error: ErrorInfo | None
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        """The row's JSON, as ``Extraction.model_dump_json`` writes it."""
+        if indent is None:
+            return self.json
+        return Extraction.model_validate_json(self.json).model_dump_json(indent=indent)
 
 
-def anchored_rows(reader: LetterReader, names: Iterable[str]) -> Iterator[Extraction]:
+def row_json(name: str, loaded: Letter | InputError) -> RowJson:
+    """``row_for_letter`` (anchors only) as a ``RowJson``: what a PDF reader's worker sends
+    back (``LetterReader.rows``)."""
+    row = row_for_letter(name, loaded)
+    return RowJson(row.model_dump_json(), row.status, row.source, row.error)
+
+
+def anchored_rows(reader: LetterReader, names: Iterable[str]) -> Iterator[Extraction | RowJson]:
     """The anchors-only row of each input, in input order (``imr-llm anchors``).
 
     With several workers the rows are made in them too: made here, they would all wait on
     this one process. With one, this process makes each row while it reads the next PDF.
     """
     if reader.workers > 1:
-        yield from map(Extraction.model_validate_json, reader.rows(names, row_json))
+        yield from reader.rows(names, row_json)
     else:
         yield from (row_for_letter(name, loaded) for name, loaded in reader.read(names))

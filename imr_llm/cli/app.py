@@ -10,7 +10,7 @@ from functools import partial
 from typing import TextIO
 
 from imr_llm import __version__
-from imr_llm.anchors.record import Analyse, anchored_rows, row_for_letter
+from imr_llm.anchors.record import Analyse, RowJson, anchored_rows, row_for_letter
 from imr_llm.bulk import export, summary
 from imr_llm.bulk.journal import open_private
 from imr_llm.cli import bulk as bulk_cli
@@ -25,6 +25,8 @@ from imr_llm.models import Extraction
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
+# Rows as written: made here, or in PDF workers (anchors --workers N)
+Row = Extraction | RowJson
 
 _EPILOG = """exit status:
   0  every input gave a row with status ok or needs_review
@@ -97,9 +99,7 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _rows(
-    args: argparse.Namespace, analyse: Analyse | None = None
-) -> Generator[Extraction, None, None]:
+def _rows(args: argparse.Namespace, analyse: Analyse | None = None) -> Generator[Row, None, None]:
     # PDFs are parsed in worker processes: one that crashes or hangs the parser costs its row.
     workers = getattr(args, "workers", 1)
     timeout = env_timeout() if args.pdf_timeout is None else args.pdf_timeout
@@ -113,7 +113,7 @@ def _rows(
             yield row_for_letter(name, loaded, analyse=analyse)
 
 
-def _write(rows: Iterator[Extraction], out: TextIO, *, pretty: bool) -> int:
+def _write(rows: Iterator[Row], out: TextIO, *, pretty: bool) -> int:
     status = EXIT_OK
     for row in rows:
         out.write(row.model_dump_json(indent=2 if pretty else None) + "\n")
@@ -124,13 +124,13 @@ def _write(rows: Iterator[Extraction], out: TextIO, *, pretty: bool) -> int:
     return status
 
 
-def _complain(row: Extraction) -> None:
+def _complain(row: Row) -> None:
     where = row.source.path or "<stdin>"
     why = f"{row.error.type}: {row.error.message}" if row.error else "not an IMR letter"
     print(f"imr-llm: {where}: {why}", file=sys.stderr)
 
 
-def _emit(args: argparse.Namespace, rows: Generator[Extraction, None, None]) -> int:
+def _emit(args: argparse.Namespace, rows: Generator[Row, None, None]) -> int:
     if args.max_chars < 1:
         raise UsageError("--max-chars must be a positive number")
     if getattr(args, "workers", 1) < 0:
