@@ -6,6 +6,8 @@ import codecs
 import io
 import logging
 import os
+import platform
+import resource
 import sys
 import tracemalloc
 from pathlib import Path
@@ -197,6 +199,21 @@ def test_pdf_line_ends_are_the_text_files_line_ends() -> None:
     assert "\r" not in text and "\ufffe" not in text
     assert "The x-\nray indicates" in text
     assert all(line == line.rstrip() for line in text.split("\n"))
+
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc" or any(k.startswith("MALLOC_") for k in os.environ),
+    reason="glibc's malloc, as imr-llm sets it",
+)
+def test_reading_pdfs_reuses_freed_memory_instead_of_faulting_it_in_again() -> None:
+    blobs = [p.read_bytes() for p in sorted((DATA / "pdf" / "corpus").glob("*.pdf"))] * 3
+    for blob in blobs:
+        load_bytes(blob)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for blob in blobs:
+        load_bytes(blob)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 10 * len(blobs)  # glibc's defaults: about 200 a letter
 
 
 def test_huge_file_fails_before_reading(tmp_path: Path) -> None:
