@@ -107,8 +107,8 @@ class Negated:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A code and its ``caseless`` pattern, with words one of which every match holds (a cheap
-    first test)."""
+    """A code and its ``caseless`` pattern, tried only on a sentence that holds one of its
+    keys (part of the rule, not implied by the pattern: tested in ``lower()`` text)."""
 
     reason: Reason
     pattern: re.Pattern[str] | Negated

@@ -9,7 +9,6 @@ that has imported the reader once ("forkserver"), so a replacement costs millise
 from __future__ import annotations
 
 import math
-import multiprocessing
 import multiprocessing.connection as mpc
 import select
 import threading
@@ -21,10 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imr_llm.errors import PdfError
-from imr_llm.letters.worker import READY, Then, serve
+from imr_llm.letters.worker import READY, Then, crash_message, how_it_ended, process_context, serve
 
 if TYPE_CHECKING:
-    from multiprocessing.context import ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
 
 # Workers that die before they are ready, in a row, before the reader gives up starting them.
@@ -64,30 +62,20 @@ class _Slot:
     number: int = 0
 
 
-def _context(preload: Sequence[str]) -> ForkServerContext | SpawnContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # The server imports the reader once; the workers it forks inherit it. Applies only
-        # if the server is not running yet.
-        context.set_forkserver_preload(["imr_llm.letters.worker", *preload])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
 class Supervisor:
-    """Runs PDF jobs in at most ``size`` worker processes, each within ``timeout`` seconds.
-
-    ``preload`` names modules the workers import before their first job (what a ``then``
-    needs), when this starts the process they are forked from.
-    """
+    """Runs PDF jobs in at most ``size`` worker processes, each within ``timeout`` seconds;
+    the workers import ``preload`` before their first job (``process_context``)."""
 
     def __init__(self, size: int, timeout: float, preload: Sequence[str] = ()) -> None:
         self.size = size
         self.timeout = timeout
-        self._context = _context(preload)
+        self._context = process_context(preload)
         self._lock = threading.Lock()
-        self._queue: deque[Job] = deque()  # guarded by _lock, like _poked and _closing
+        self._queue: deque[Job] = deque()  # guarded by _lock, like the three flags
         self._poked = self._closing = False
+        # The watcher could start a new job at once (a worker is idle, or one may start): only
+        # then does submit() wake it. Else the next answer does, with one wake-up a letter.
+        self._hungry = True
         self._wake_in, self._wake_out = self._context.Pipe(duplex=False)
         self._slots: list[_Slot] = []  # the watcher thread's alone
         self._numbers = 0
@@ -105,7 +93,8 @@ class Supervisor:
                 job.fail(self._broken)
                 return
             self._queue.append(job)
-            self._poke()
+            if self._hungry:
+                self._poke()
 
     def close(self) -> None:
         """Stop the workers; a job not finished fails (or is cancelled if it never started)."""
@@ -120,8 +109,6 @@ class Supervisor:
         if not self._poked:  # one byte in the pipe at most: a busy watcher never blocks us
             self._poked = True
             self._wake_out.send_bytes(b"")
-
-    # -- the watcher thread ---------------------------------------------------------------
 
     def _watch(self) -> None:
         try:
@@ -168,19 +155,28 @@ class Supervisor:
 
     def _dispatch(self) -> None:
         """Give waiting jobs to idle workers; start workers while jobs outnumber them."""
+        while True:
+            self._hand_out()
+            with self._lock:
+                waiting = len(self._queue)
+            starting = sum(1 for s in self._slots if not s.ready)
+            while waiting > starting and len(self._slots) < self.size:
+                self._slots.append(self._start())
+                starting += 1
+            idle = any(s.ready and s.job is None for s in self._slots)
+            with self._lock:
+                self._hungry = idle or len(self._slots) < self.size
+                if not (idle and self._queue):  # else a job came while _hungry was False
+                    return
+
+    def _hand_out(self) -> None:
         while idle := next((s for s in self._slots if s.ready and s.job is None), None):
             job = self._next_job()
             if job is None:
-                break
+                return
             if not self._send(idle, job):
                 with self._lock:
                     self._queue.appendleft(job)
-        with self._lock:
-            waiting = len(self._queue)
-        starting = sum(1 for s in self._slots if not s.ready)
-        while waiting > starting and len(self._slots) < self.size:
-            self._slots.append(self._start())
-            starting += 1
 
     def _next_job(self) -> Job | None:
         """The first waiting job not cancelled, marked running."""
@@ -246,7 +242,7 @@ class Supervisor:
         elif not slot.ready:
             self._failed_starts += 1
             if self._failed_starts >= START_FAILURES:
-                self._give_up(f"the PDF reader process could not start ({_how(code)})")
+                self._give_up(f"the PDF reader process could not start ({how_it_ended(code)})")
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -296,8 +292,7 @@ def _ready(waiting: list[Any], timeout: float | None) -> set[Any]:
     """Those of ``waiting`` (connections, process sentinels) that are readable or closed."""
     if not hasattr(select, "poll"):  # Windows: handles, not descriptors
         return set(mpc.wait(waiting, timeout))
-    # mpc.wait builds a selector on every call: a tenth of a millisecond a letter, and this
-    # thread shares the GIL with the one making rows.
+    # Not mpc.wait: it builds a selector each call, a tenth of a millisecond a letter.
     poller, by_fd = select.poll(), {}
     for item in waiting:
         fd = item if isinstance(item, int) else item.fileno()
@@ -305,14 +300,3 @@ def _ready(waiting: list[Any], timeout: float | None) -> set[Any]:
         poller.register(fd, select.POLLIN)
     ms = None if timeout is None else math.ceil(timeout * 1000)
     return {by_fd[fd] for fd, _ in poller.poll(ms)}
-
-
-def crash_message(exitcode: int | None) -> str:
-    """Why a worker's letter failed when the worker died."""
-    return f"the PDF reader crashed ({_how(exitcode)})"
-
-
-def _how(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "it did not exit"
-    return f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"

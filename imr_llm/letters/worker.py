@@ -5,16 +5,20 @@ It imports only what reading needs (the loader and PDFium), so a replacement sta
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imr_llm.errors import InputError
 from imr_llm.letters import pdf as _pdf  # noqa: F401  loaded before the first job, not during it
 from imr_llm.letters.load import Letter, load_bytes
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 READY = "ready"
 # What a job does with the letter it read, in the worker: ``then(name, letter or InputError)``
@@ -22,6 +26,28 @@ READY = "ready"
 Then = Callable[[str, "Letter | InputError"], Any]
 # (job id, PDF bytes, path, max_chars, test fault or None, then or None)
 Job = tuple[int, bytes, "str | None", int, "str | None", "Then | None"]
+
+
+def process_context(preload: Sequence[str] = ()) -> ForkServerContext | SpawnContext:
+    """How workers are started: forked from a server that imported this module (and
+    ``preload``) once, where the platform has one."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # Applies only if the server is not running yet.
+        context.set_forkserver_preload([__name__, *preload])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def crash_message(exitcode: int | None) -> str:
+    """Why a worker's letter failed when the worker died."""
+    return f"the PDF reader crashed ({how_it_ended(exitcode)})"
+
+
+def how_it_ended(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "it did not exit"
+    return f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
 
 
 def serve(conn: Connection) -> None:
