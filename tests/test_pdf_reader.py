@@ -112,13 +112,14 @@ def test_text_files_are_read_here_without_a_worker(tmp_path: Path) -> None:
         assert reader._supervisor is None
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # a worker holds the next PDF: it is read anyway
 def test_a_crash_and_a_hang_cost_their_own_letters(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     names = _folder(tmp_path, "kill", "hang")
     _faults(monkeypatch, names, "kill", "hang")
     started = time.monotonic()
-    got = dict(read_letters(names, workers=2, timeout=1))
+    got = dict(read_letters(names, workers=workers, timeout=1))
     assert time.monotonic() - started < 15
     crashed, hung = got.pop(names[2]), got.pop(names[1])
     assert isinstance(crashed, PdfError) and str(crashed) == "the PDF reader crashed (signal 9)"

@@ -28,8 +28,8 @@ from imr_llm.letters.load import (
     read_file,
     read_stdin,
 )
-from imr_llm.letters.supervisor import Job, Supervisor
-from imr_llm.letters.worker import Then
+from imr_llm.letters.supervisor import Supervisor
+from imr_llm.letters.worker import Job, Then
 
 DEFAULT_PDF_TIMEOUT = 30.0
 TIMEOUT_ENV = "IMR_LLM_PDF_TIMEOUT"

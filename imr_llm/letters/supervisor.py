@@ -1,7 +1,9 @@
 """Worker processes that parse PDFs, watched by one thread: a crash or a hang costs one letter.
 
-Each worker holds one PDF at a time, so a worker that dies (a crash in PDFium, a kill) or
-passes its deadline (it is then killed) fails exactly the letter it held, and is replaced.
+Each worker reads one PDF at a time, so a worker that dies (a crash in PDFium, a kill) or
+passes its deadline (it is then killed) fails exactly the letter it was reading, and is
+replaced. Once every worker has started, each is sent the next PDF before it is done, so it
+never waits for work; one it had not begun goes back to the queue.
 Workers start when PDFs are waiting, up to ``size``; they are forked from a server process
 that has imported the reader once ("forkserver"), so a replacement costs milliseconds.
 """
@@ -10,17 +12,15 @@ from __future__ import annotations
 
 import math
 import multiprocessing.connection as mpc
-import select
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from imr_llm.errors import PdfError
-from imr_llm.letters.worker import READY, Then, crash_message, how_it_ended, process_context, serve
+from imr_llm.letters import worker
+from imr_llm.letters.worker import READY, Job, crash_message, how_it_ended, serve
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -30,26 +30,9 @@ START_FAILURES = 3
 # A worker idle this long (seconds) exits: a long-lived process keeps no idle parsers, and a
 # new worker costs milliseconds.
 IDLE_EXIT = 1.0
-
-
-@dataclass(eq=False, slots=True)
-class Job:
-    """One PDF to parse and the future its letter (or InputError) goes to; with ``then``, what
-    ``then(name, letter or InputError)`` returns in the worker goes there instead."""
-
-    future: Future[Any]
-    data: bytes
-    path: str | None
-    max_chars: int
-    fault: str | None = None  # the test hook: "kill" or "hang"
-    then: Then | None = None
-    started: bool = False  # its future is marked running (it can no longer be cancelled)
-
-    def fail(self, message: str) -> None:
-        """Resolve the future with a PdfError, unless it was cancelled while it waited."""
-        if self.started or self.future.set_running_or_notify_cancel():
-            self.started = True
-            self.future.set_exception(PdfError(message, path=self.path))
+# PDFs a worker holds: the one it reads and the next, waiting in its pipe. Without the next
+# it sat idle a twentieth of the time, waiting for this process to send it.
+HELD = 2
 
 
 @dataclass(eq=False, slots=True)
@@ -57,9 +40,8 @@ class _Slot:
     process: BaseProcess
     conn: mpc.Connection
     ready: bool = False
-    job: Job | None = None
-    deadline: float = math.inf  # busy: the job's time limit; idle: when it exits
-    number: int = 0
+    jobs: deque[tuple[int, Job]] = field(default_factory=deque)  # numbered, the one read first
+    deadline: float = math.inf  # busy: the first job's time limit; idle: when it exits
 
 
 class Supervisor:
@@ -69,7 +51,7 @@ class Supervisor:
     def __init__(self, size: int, timeout: float, preload: Sequence[str] = ()) -> None:
         self.size = size
         self.timeout = timeout
-        self._context = process_context(preload)
+        self._context = worker.process_context(preload)
         self._lock = threading.Lock()
         self._queue: deque[Job] = deque()  # guarded by _lock, like the three flags
         self._poked = self._closing = False
@@ -128,7 +110,7 @@ class Supervisor:
         slots = list(self._slots)
         waiting: list[Any] = [self._wake_in, *(s.conn for s in slots)]
         waiting += [s.process.sentinel for s in slots]
-        ready = _ready(waiting, self._until_deadline())
+        ready = worker.ready_among(waiting, self._until_deadline())
         if self._wake_in in ready:
             self._drain_wake()
         for slot in slots:
@@ -163,20 +145,24 @@ class Supervisor:
             while waiting > starting and len(self._slots) < self.size:
                 self._slots.append(self._start())
                 starting += 1
-            idle = any(s.ready and s.job is None for s in self._slots)
+            idle = any(self._room(s) for s in self._slots)
             with self._lock:
                 self._hungry = idle or len(self._slots) < self.size
                 if not (idle and self._queue):  # else a job came while _hungry was False
                     return
 
     def _hand_out(self) -> None:
-        while idle := next((s for s in self._slots if s.ready and s.job is None), None):
+        while slot := min(filter(self._room, self._slots), key=lambda s: len(s.jobs), default=None):
             job = self._next_job()
             if job is None:
                 return
-            if not self._send(idle, job):
+            if not self._send(slot, job):
                 with self._lock:
                     self._queue.appendleft(job)
+
+    def _room(self, slot: _Slot) -> bool:
+        # A second PDF only once no more workers may start: a new worker reads it sooner.
+        return slot.ready and len(slot.jobs) < (HELD if len(self._slots) >= self.size else 1)
 
     def _next_job(self) -> Job | None:
         """The first waiting job not cancelled, marked running."""
@@ -192,11 +178,12 @@ class Supervisor:
         self._numbers += 1
         try:
             slot.conn.send((self._numbers, job.data, job.path, job.max_chars, job.fault, job.then))
-        except OSError:  # it died idle: not this letter's fault
+        except OSError:  # it died: not this letter's fault
             self._bury(slot)
             return False
-        slot.job, slot.number = job, self._numbers
-        slot.deadline = time.monotonic() + self.timeout
+        if not slot.jobs:
+            slot.deadline = time.monotonic() + self.timeout
+        slot.jobs.append((self._numbers, job))
         return True
 
     def _start(self) -> _Slot:
@@ -225,20 +212,28 @@ class Supervisor:
 
     def _answer(self, slot: _Slot, message: tuple[int, Any]) -> None:
         number, result = message
-        job, slot.job, slot.deadline = slot.job, None, time.monotonic() + IDLE_EXIT
-        if job is None or number != slot.number:
-            return  # cannot happen: one job at a time; ignore rather than misfile
+        if not slot.jobs or slot.jobs[0][0] != number:
+            return  # cannot happen: answers come in order; ignore rather than misfile
+        job = slot.jobs.popleft()[1]
+        # The next job (if one waits in the pipe) starts now.
+        slot.deadline = time.monotonic() + (self.timeout if slot.jobs else IDLE_EXIT)
         if isinstance(result, BaseException):
             job.future.set_exception(result)
         else:
             job.future.set_result(result)
 
     def _bury(self, slot: _Slot) -> None:
-        """A dead worker: the letter it held fails; a worker that never started counts."""
+        """A dead worker: the letter it was reading fails; a worker that never started counts."""
+        try:
+            while slot.jobs and slot.conn.poll():  # answers it sent before it died
+                self._answer(slot, slot.conn.recv())
+        except (EOFError, OSError):
+            pass
         self._retire(slot)
         code = slot.process.exitcode
-        if slot.job is not None:
-            slot.job.fail(crash_message(code))
+        if slot.jobs:
+            slot.jobs.popleft()[1].fail(crash_message(code))
+            self._requeue(slot)
         elif not slot.ready:
             self._failed_starts += 1
             if self._failed_starts >= START_FAILURES:
@@ -247,12 +242,19 @@ class Supervisor:
     def _expire(self) -> None:
         now = time.monotonic()
         for slot in [s for s in self._slots if s.deadline <= now]:
-            if slot.job is None:  # idle: it exits when its pipe closes
+            if not slot.jobs:  # idle: it exits when its pipe closes
                 self._retire(slot)
                 continue
             slot.process.kill()
             self._retire(slot)
-            slot.job.fail(f"reading the PDF took more than {self.timeout:g} s")
+            slot.jobs.popleft()[1].fail(f"reading the PDF took more than {self.timeout:g} s")
+            self._requeue(slot)
+
+    def _requeue(self, slot: _Slot) -> None:
+        """The jobs a dead worker held but had not begun go back to the front of the queue."""
+        with self._lock:
+            self._queue.extendleft(job for _, job in reversed(slot.jobs))
+        slot.jobs.clear()
 
     def _retire(self, slot: _Slot) -> None:
         """Forget a worker that has exited or must: it is ended if it has not."""
@@ -275,9 +277,10 @@ class Supervisor:
     def _stop_all(self) -> None:
         """Idle workers exit when their pipe closes; busy ones (an interrupted run) are killed."""
         for slot in self._slots:
-            if slot.job is not None:
+            if slot.jobs:
                 slot.process.kill()
-                slot.job.fail("the PDF reader was closed before this PDF was read")
+            for _, job in slot.jobs:
+                job.fail("the PDF reader was closed before this PDF was read")
             slot.conn.close()
         for slot in self._slots:
             slot.process.join(5)
@@ -288,15 +291,5 @@ class Supervisor:
         self._give_up("the PDF reader is closed")
 
 
-def _ready(waiting: list[Any], timeout: float | None) -> set[Any]:
-    """Those of ``waiting`` (connections, process sentinels) that are readable or closed."""
-    if not hasattr(select, "poll"):  # Windows: handles, not descriptors
-        return set(mpc.wait(waiting, timeout))
-    # Not mpc.wait: it builds a selector each call, a tenth of a millisecond a letter.
-    poller, by_fd = select.poll(), {}
-    for item in waiting:
-        fd = item if isinstance(item, int) else item.fileno()
-        by_fd[fd] = item
-        poller.register(fd, select.POLLIN)
-    ms = None if timeout is None else math.ceil(timeout * 1000)
-    return {by_fd[fd] for fd, _ in poller.poll(ms)}
+def _held(slot: _Slot) -> int:
+    return len(slot.jobs)

@@ -1,19 +1,25 @@
-"""The PDF reader's worker process: parse the PDFs handed over a pipe, one at a time.
+"""The PDF reader's worker processes: the jobs they are given, how they start, what they do
+(parse the PDFs handed over a pipe, one at a time) and how they end.
 
 It imports only what reading needs (the loader and PDFium), so a replacement starts fast.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import multiprocessing.connection as mpc
 import os
+import select
 import signal
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from imr_llm.errors import InputError
+from imr_llm.errors import InputError, PdfError
 from imr_llm.letters import pdf as _pdf  # noqa: F401  loaded before the first job, not during it
 from imr_llm.letters.load import Letter, load_bytes
 
@@ -24,8 +30,28 @@ READY = "ready"
 # What a job does with the letter it read, in the worker: ``then(name, letter or InputError)``
 # (name "-" for standard input). A module-level function: it travels by name.
 Then = Callable[[str, "Letter | InputError"], Any]
-# (job id, PDF bytes, path, max_chars, test fault or None, then or None)
-Job = tuple[int, bytes, "str | None", int, "str | None", "Then | None"]
+# What a worker is sent: (job id, PDF bytes, path, max_chars, test fault or None, then or None)
+Message = tuple[int, bytes, "str | None", int, "str | None", "Then | None"]
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One PDF to parse and the future its letter (or InputError) goes to; with ``then``, what
+    ``then(name, letter or InputError)`` returns in the worker goes there instead."""
+
+    future: Future[Any]
+    data: bytes
+    path: str | None
+    max_chars: int
+    fault: str | None = None  # the test hook: "kill" or "hang"
+    then: Then | None = None
+    started: bool = False  # its future is marked running (it can no longer be cancelled)
+
+    def fail(self, message: str) -> None:
+        """Resolve the future with a PdfError, unless it was cancelled while it waited."""
+        if self.started or self.future.set_running_or_notify_cancel():
+            self.started = True
+            self.future.set_exception(PdfError(message, path=self.path))
 
 
 def process_context(preload: Sequence[str] = ()) -> ForkServerContext | SpawnContext:
@@ -58,7 +84,7 @@ def serve(conn: Connection) -> None:
     conn.send(READY)
     while True:
         try:
-            job: Job | None = conn.recv()
+            job: Message | None = conn.recv()
         except (EOFError, OSError):  # the parent closed its end (or exited): stop quietly
             return
         if job is None:
@@ -92,3 +118,17 @@ def _act_out(fault: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     while fault == "hang":
         time.sleep(3600)
+
+
+def ready_among(waiting: list[Any], timeout: float | None) -> set[Any]:
+    """Those of ``waiting`` (connections, process sentinels) that are readable or closed."""
+    if not hasattr(select, "poll"):  # Windows: handles, not descriptors
+        return set(mpc.wait(waiting, timeout))
+    # Not mpc.wait: it builds a selector each call, a tenth of a millisecond a letter.
+    poller, by_fd = select.poll(), {}
+    for item in waiting:
+        fd = item if isinstance(item, int) else item.fileno()
+        by_fd[fd] = item
+        poller.register(fd, select.POLLIN)
+    ms = None if timeout is None else math.ceil(timeout * 1000)
+    return {by_fd[fd] for fd, _ in poller.poll(ms)}
