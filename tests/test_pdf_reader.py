@@ -13,6 +13,7 @@ import os
 import pickle
 import shutil
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -125,6 +126,28 @@ def test_a_crash_and_a_hang_cost_their_own_letters(
     assert isinstance(crashed, PdfError) and str(crashed) == "the PDF reader crashed (signal 9)"
     assert isinstance(hung, PdfError) and str(hung) == "reading the PDF took more than 1 s"
     assert (crashed.path, hung.path) == (names[2], names[1])
+    assert all(_same(loaded, name) for name, loaded in got.items())
+
+
+def test_a_big_pdf_behind_a_hung_one_does_not_stall_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sent to a busy worker, a PDF waits in its pipe; one bigger than the pipe holds would
+    # block the reader's thread until the worker reads it: never, if the worker hangs.
+    names = _folder(tmp_path, "hang")
+    big = tmp_path / "big.pdf"
+    big.write_bytes(PDFS[0].read_bytes() + b"%" + b"x" * 1_000_000 + b"\n")
+    names.insert(2, str(big))
+    _faults(monkeypatch, names, "hang")
+    got: dict[str, Letter | InputError] = {}
+    reading = threading.Thread(
+        target=lambda: got.update(read_letters(names, workers=1, timeout=1)), daemon=True
+    )
+    reading.start()
+    reading.join(30)
+    assert not reading.is_alive(), "the reader stalled"
+    assert str(got.pop(names[1])) == "reading the PDF took more than 1 s"
+    assert isinstance(got.pop(str(big)), PdfError)  # junk after the end: not a stall, a row
     assert all(_same(loaded, name) for name, loaded in got.items())
 
 

@@ -30,8 +30,7 @@ START_FAILURES = 3
 # A worker idle this long (seconds) exits: a long-lived process keeps no idle parsers, and a
 # new worker costs milliseconds.
 IDLE_EXIT = 1.0
-# PDFs a worker holds: the one it reads and the next, waiting in its pipe. Without the next
-# it sat idle a twentieth of the time, waiting for this process to send it.
+# PDFs a worker holds: the one it reads, and the next in its pipe (else it idles meanwhile).
 HELD = 2
 
 
@@ -42,6 +41,7 @@ class _Slot:
     ready: bool = False
     jobs: deque[tuple[int, Job]] = field(default_factory=deque)  # numbered, the one read first
     deadline: float = math.inf  # busy: the first job's time limit; idle: when it exits
+    room: int = 0  # bytes of PDF that may wait in the pipe (worker.pipe_room)
 
 
 class Supervisor:
@@ -136,7 +136,7 @@ class Supervisor:
         return None if deadline == math.inf else max(deadline - time.monotonic(), 0.0)
 
     def _dispatch(self) -> None:
-        """Give waiting jobs to idle workers; start workers while jobs outnumber them."""
+        """Give waiting jobs to workers; start workers while jobs outnumber them."""
         while True:
             self._hand_out()
             with self._lock:
@@ -145,24 +145,30 @@ class Supervisor:
             while waiting > starting and len(self._slots) < self.size:
                 self._slots.append(self._start())
                 starting += 1
-            idle = any(self._room(s) for s in self._slots)
+            idle = any(s.ready and not s.jobs for s in self._slots)
             with self._lock:
                 self._hungry = idle or len(self._slots) < self.size
                 if not (idle and self._queue):  # else a job came while _hungry was False
                     return
 
     def _hand_out(self) -> None:
-        while slot := min(filter(self._room, self._slots), key=lambda s: len(s.jobs), default=None):
-            job = self._next_job()
-            if job is None:
-                return
-            if not self._send(slot, job):
+        while job := self._next_job():
+            slot = self._taker(job)
+            if slot is None or not self._send(slot, job):
                 with self._lock:
                     self._queue.appendleft(job)
+                if slot is None:
+                    return
 
-    def _room(self, slot: _Slot) -> bool:
-        # A second PDF only once no more workers may start: a new worker reads it sooner.
-        return slot.ready and len(slot.jobs) < (HELD if len(self._slots) >= self.size else 1)
+    def _taker(self, job: Job) -> _Slot | None:
+        """An idle worker; else, once no more may start (a new one reads it sooner), a busy
+        one whose pipe holds the PDF: sending it must not block, a hung worker reads nothing."""
+        ready = [s for s in self._slots if s.ready and len(s.jobs) < HELD]
+        if idle := next((s for s in ready if not s.jobs), None):
+            return idle
+        if len(self._slots) < self.size:
+            return None
+        return next((s for s in ready if len(job.data) <= s.room), None)
 
     def _next_job(self) -> Job | None:
         """The first waiting job not cancelled, marked running."""
@@ -193,7 +199,7 @@ class Supervisor:
         )
         process.start()
         theirs.close()  # the worker's end: closing ours lets EOF show when it dies
-        return _Slot(process, ours)
+        return _Slot(process, ours, room=worker.pipe_room(ours))
 
     def _receive(self, slot: _Slot) -> None:
         if slot not in self._slots:
@@ -268,7 +274,7 @@ class Supervisor:
     def _give_up(self, message: str) -> None:
         """No worker can run: every waiting letter, and every later one, fails with why."""
         with self._lock:
-            self._broken = message
+            self._broken = message = self._broken or message  # "closed" hides no cause
             waiting = list(self._queue)
             self._queue.clear()
         for job in waiting:

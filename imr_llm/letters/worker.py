@@ -12,6 +12,7 @@ import multiprocessing.connection as mpc
 import os
 import select
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -118,6 +119,16 @@ def _act_out(fault: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     while fault == "hang":
         time.sleep(3600)
+
+
+def pipe_room(conn: mpc.Connection) -> int:
+    """Bytes of a job that may wait in ``conn`` for a busy worker: a quarter of the socket's
+    send buffer, which takes them without blocking; 0 where it is no socket."""
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) // 4
+    except (OSError, ValueError):
+        return 0
 
 
 def ready_among(waiting: list[Any], timeout: float | None) -> set[Any]:
