@@ -17,11 +17,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from imr_llm.errors import InputError, InputTooLargeError, PdfError, UsageError
-from imr_llm.letters import supervisor
+from imr_llm.letters import supervisor, worker
 from imr_llm.letters.load import Letter, load_path
 from imr_llm.letters.reader import FAULTS_ENV, LetterReader, read_letters, shared_reader
 
@@ -182,6 +183,30 @@ def test_errors_cross_the_process_boundary_whole() -> None:
         2,
         "p",
     )
+
+
+def test_a_pdf_file_is_read_by_its_worker_with_the_same_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the path travels: the worker reads the file, refusing one over the byte limit.
+    sent: list[worker.Job] = []
+    monkeypatch.setattr(supervisor.Supervisor, "submit", _spying(sent))
+    name, max_chars = str(PDFS[0]), PDFS[0].stat().st_size // 32 - 1  # 32 bytes a character
+    got = dict(read_letters([name], max_chars=max_chars))[name]
+    with pytest.raises(InputTooLargeError) as want:
+        load_path(name, max_chars=max_chars)
+    assert isinstance(got, InputTooLargeError) and str(got) == str(want.value)
+    assert [job.data for job in sent] == [None]
+
+
+def _spying(sent: list[worker.Job]) -> Any:
+    submit = supervisor.Supervisor.submit
+
+    def spy(self: supervisor.Supervisor, job: worker.Job) -> None:
+        sent.append(job)
+        submit(self, job)
+
+    return spy
 
 
 def test_standard_input_pdf_is_read_in_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,11 +89,23 @@ def load_stdin(*, max_chars: int = DEFAULT_MAX_CHARS) -> Letter:
 
 def read_file(name: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> bytes:
     """A letter file's bytes, refused before reading when it cannot fit ``max_chars``."""
+    data = _read_file(name, max_chars=max_chars, pdf=True)
+    assert data is not None
+    return data
+
+
+def read_unless_pdf(name: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> bytes | None:
+    """``read_file``, except that a PDF is read no further than its first kilobyte: None. The
+    process that parses it reads it (a worker: the PDF is not sent to it)."""
+    return _read_file(name, max_chars=max_chars, pdf=False)
+
+
+def _read_file(name: str, *, max_chars: int, pdf: bool) -> bytes | None:
     try:
         with open(name, "rb") as stream:
             info = os.fstat(stream.fileno())
             size = info.st_size if stat.S_ISREG(info.st_mode) else None
-            return _read(stream, size=size, max_chars=max_chars, path=name)
+            return _read(stream, size=size, max_chars=max_chars, path=name, pdf=pdf)
     except OSError as exc:
         raise InputError(_cannot_read(exc, name), path=name) from exc
 
@@ -103,9 +115,11 @@ def read_stdin(*, max_chars: int = DEFAULT_MAX_CHARS) -> bytes:
     if sys.stdin is None:
         raise InputError("cannot read: there is no standard input")
     try:
-        return _read(sys.stdin.buffer, size=None, max_chars=max_chars, path=None)
+        data = _read(sys.stdin.buffer, size=None, max_chars=max_chars, path=None)
     except OSError as exc:
         raise InputError(f"cannot read standard input: {exc}") from exc
+    assert data is not None
+    return data
 
 
 def is_pdf(data: bytes) -> bool:
@@ -142,9 +156,14 @@ def _walk(directory: str) -> Iterator[str]:
             yield entry.path
 
 
-def _read(stream: BinaryIO, *, size: int | None, max_chars: int, path: str | None) -> bytes:
-    """Read no more than the byte limit, refusing at once when the known size is over it."""
+def _read(
+    stream: BinaryIO, *, size: int | None, max_chars: int, path: str | None, pdf: bool = True
+) -> bytes | None:
+    """Read no more than the byte limit, refusing at once when the known size is over it;
+    None for a PDF when ``pdf`` is False."""
     head = stream.read(_HEAD)
+    if not pdf and is_pdf(head):
+        return None
     limit = _byte_limit(head, max_chars)
     if size is not None and size > limit:
         raise _too_many_bytes(size, limit, max_chars, path=path)

@@ -25,8 +25,8 @@ from imr_llm.letters.load import (
     Letter,
     is_pdf,
     load_bytes,
-    read_file,
     read_stdin,
+    read_unless_pdf,
 )
 from imr_llm.letters.supervisor import Supervisor
 from imr_llm.letters.worker import Job, Then
@@ -101,12 +101,13 @@ class LetterReader:
         future: Future[Any] = Future()
         path = None if name == "-" else os.fspath(name)
         try:
+            # A PDF file is read by the worker that parses it: its bytes are not sent.
             data = (
                 read_stdin(max_chars=self.max_chars)
                 if path is None
-                else read_file(path, max_chars=self.max_chars)
+                else read_unless_pdf(path, max_chars=self.max_chars)
             )
-            if is_pdf(data):
+            if data is None or is_pdf(data):
                 job = Job(future, data, path, self.max_chars, _fault(path), then)
                 self._pdfs(then).submit(job)
             else:

@@ -168,7 +168,7 @@ class Supervisor:
             return idle
         if len(self._slots) < self.size:
             return None
-        return next((s for s in ready if len(job.data) <= s.room), None)
+        return next((s for s in ready if len(job.data or b"") <= s.room), None)
 
     def _next_job(self) -> Job | None:
         """The first waiting job not cancelled, marked running."""

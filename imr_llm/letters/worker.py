@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from imr_llm.errors import InputError, PdfError
 from imr_llm.letters import pdf as _pdf  # noqa: F401  loaded before the first job, not during it
-from imr_llm.letters.load import Letter, load_bytes
+from imr_llm.letters.load import Letter, load_bytes, read_file
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
@@ -31,8 +31,9 @@ READY = "ready"
 # What a job does with the letter it read, in the worker: ``then(name, letter or InputError)``
 # (name "-" for standard input). A module-level function: it travels by name.
 Then = Callable[[str, "Letter | InputError"], Any]
-# What a worker is sent: (job id, PDF bytes, path, max_chars, test fault or None, then or None)
-Message = tuple[int, bytes, "str | None", int, "str | None", "Then | None"]
+# What a worker is sent: (job id, PDF bytes or None to read the file at path, path, max_chars,
+# test fault or None, then or None)
+Message = tuple[int, "bytes | None", "str | None", int, "str | None", "Then | None"]
 
 
 @dataclass(eq=False, slots=True)
@@ -41,7 +42,7 @@ class Job:
     ``then(name, letter or InputError)`` returns in the worker goes there instead."""
 
     future: Future[Any]
-    data: bytes
+    data: bytes | None  # None: the worker reads the file at ``path``
     path: str | None
     max_chars: int
     fault: str | None = None  # the test hook: "kill" or "hang"
@@ -94,7 +95,9 @@ def serve(conn: Connection) -> None:
         _act_out(fault)
         result: Any
         try:
-            result = load_bytes(data, path=path, max_chars=max_chars)
+            if data is None and path is not None:
+                data = read_file(path, max_chars=max_chars)
+            result = load_bytes(data or b"", path=path, max_chars=max_chars)
         except InputError as exc:
             result = exc
         if then is not None:
