@@ -159,6 +159,9 @@ def main() -> None:
     parser.add_argument("--strategy", choices=("letter", "items"))
     parser.add_argument("--limit", type=int, default=0, help="letters to run (0: all 70)")
     parser.add_argument("--rows", help="write the rows here (JSON Lines)")
+    parser.add_argument(
+        "--answers", help="write each item's label and the LLM's own answer here (JSON Lines)"
+    )
     args = parser.parse_args()
     options = EndpointOptions(
         model=args.model,
@@ -169,6 +172,7 @@ def main() -> None:
     )
     tally, seconds = Tally(), 0.0
     out = open(args.rows, "w", encoding="utf-8") if args.rows else None  # noqa: SIM115
+    answers = open(args.answers, "w", encoding="utf-8") if args.answers else None  # noqa: SIM115
     with open_client(options) as inner:
         print(
             f"model {inner.model}, mode {inner.settings.mode}, strategy {inner.settings.strategy}"
@@ -179,6 +183,10 @@ def main() -> None:
             row = extract(path.read_text(), client=client, cache=None, path=str(path))  # type: ignore[arg-type]
             seconds += time.perf_counter() - start
             _score_letter(tally, row, client.llm_items(), label, split)
+            if answers:
+                for want, mine in zip(label["items"], client.llm_items(), strict=False):
+                    line = {"letter": path.stem, "split": split, "label": want, "llm": mine}
+                    answers.write(json.dumps(line) + "\n")
             if out:
                 out.write(row.model_dump_json() + "\n")
             llm = row.llm
@@ -191,8 +199,9 @@ def main() -> None:
             tally.stats[f"status:{row.status}"] += 1
             took = time.perf_counter() - start
             print(f"{path.name}: {row.status}, {llm.attempts if llm else 0} call(s), {took:.1f} s")
-    if out:
-        out.close()
+    for handle in (out, answers):
+        if handle:
+            handle.close()
     _report(tally, seconds)
     print(json.dumps({"seconds": round(seconds, 1)}))
 

@@ -70,6 +70,7 @@ def cassette_client_for(strategy: str, max_reasks: int = 2) -> LlmClient:
         api_key=FAKE_KEY,
         mode="json_schema",
         compact_json=True,
+        gbnf=True,
         strategy=strategy,
         transport_retries=0,
         timeout=900,

@@ -60,5 +60,6 @@ def open_client(options: EndpointOptions) -> Iterator[LlmClient]:
             max_tokens=options.max_tokens,
             strategy=options.strategy or os.environ.get("IMR_LLM_STRATEGY") or LOCAL_STRATEGY,
             compact_json=True,
+            gbnf=True,
             timeout=900,
         )

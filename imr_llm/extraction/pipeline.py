@@ -43,6 +43,8 @@ def request_key(normalized: str, settings: LlmSettings, strategy: str = "letter"
     """
     s = settings
     mode = f"{s.mode}+schema" if s.json_object_schema else s.mode
+    # Length limits and a compact-JSON grammar change what a model writes: a separate entry.
+    mode += "+compact" * s.compact_json + "+gbnf" * s.gbnf
     schema = _answer_schema_hash()
     if strategy == "items":
         from imr_llm.itemwise.row import items_schema_hash

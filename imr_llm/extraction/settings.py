@@ -26,6 +26,9 @@ class LlmSettings:
     strategy: str = "letter"
     # json_schema mode on a grammar server (llama.cpp): bound free-text lengths in the schema.
     compact_json: bool = False
+    # llama.cpp only: send the answer schema as a GBNF grammar of compact JSON (its "grammar"
+    # field) instead of a response_format; small models then write no indentation.
+    gbnf: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODE_NAMES:

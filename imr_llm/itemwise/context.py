@@ -17,8 +17,8 @@ from imr_llm.treatment.taxonomy import nearest, taxonomy_text
 
 # A rationale longer than this is cut to its cue sentences and its end, where reviewers
 # apply the guideline to the patient and conclude.
-RATIONALE_CHARS = 1400
-TAIL_CHARS = 900
+RATIONALE_CHARS = 1200
+TAIL_CHARS = 750
 SUMMARY_CHARS = 900
 EXAMPLES = 4
 _SENTENCE = re.compile(r"[^.!?]*(?:[.!?]+|$)")
@@ -87,12 +87,12 @@ def _examples(request: str) -> str:
 
 
 def _cues(cues: list[tuple[str, str]]) -> str:
+    # Codes only: each cue's sentence is in the rationale shown below (the excerpt keeps it),
+    # and quoting it again cost a quarter of the item's prompt.
     if not cues:
         return ""
-    lines = [f'- {code}: "{sentence}"' for code, sentence in cues]
-    return "\nReasons our rules read in the rationale (confirm, add or reorder):\n" + "\n".join(
-        lines
-    )
+    codes = ", ".join(dict.fromkeys(code for code, _ in cues))
+    return f"Reason codes our rules read in the rationale (confirm, add or reorder): {codes}\n"
 
 
 def item_prompts(text: str, anchors: Anchors) -> list[ItemPrompt]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -22,6 +23,7 @@ from imr_llm.extraction.answer import Answer
 from imr_llm.extraction.prompts import render
 from imr_llm.extraction.settings import DEFAULT_MODEL, MODE_NAMES, Connection, LlmSettings
 from imr_llm.extraction.verify import blocking, checking_against, compare
+from imr_llm.llm.gbnf import GrammarError, schema_grammar
 
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 logging.getLogger("instructor").propagate = False
@@ -73,6 +75,43 @@ def _schema_of(model: type[pydantic.BaseModel]) -> dict[str, Any]:
 def _wrapped(model: type[pydantic.BaseModel]) -> Any:
     # Once per class: instructor otherwise rebuilds the wrapper and its schema every request.
     return instructor.response_schema(model)
+
+
+@cache
+def _format_body(
+    model: type[pydantic.BaseModel], compact: bool, gbnf: bool
+) -> dict[str, Any] | None:
+    """The request-body fields that replace instructor's json_schema response_format.
+
+    - ``compact``: the schema with length limits a grammar server enforces. A small model on
+      llama.cpp writes long free text ("summary") at a few tokens a second; ``maxLength``
+      (``maxItems`` for a list) becomes a grammar bound there. OpenAI's strict mode rejects
+      the keywords, so they are sent only on request.
+    - ``gbnf`` (llama.cpp only): that schema as a GBNF grammar of compact JSON in llama.cpp's
+      ``grammar`` field, and no response_format (llama.cpp refuses both). llama.cpp's own
+      translation of a schema lets a small model spend a quarter of its tokens on newlines
+      and indentation. A schema the translation does not cover keeps the response_format.
+
+    Cached per model: the result is shared, never to be changed by a caller.
+    """
+    schema = _schema_of(model)
+    limits: dict[str, int] = getattr(model, "GRAMMAR_LIMITS", {})
+    if compact and limits:
+        schema = copy.deepcopy(schema)
+        for name, limit in limits.items():
+            prop = schema["properties"][name]
+            for option in prop.get("anyOf", [prop]):
+                if option.get("type") == "string":
+                    option["maxLength"] = limit
+                elif option.get("type") == "array":
+                    option["maxItems"] = limit
+    if gbnf:
+        with contextlib.suppress(GrammarError):
+            return {"response_format": None, "grammar": schema_grammar(schema)}
+    if not (compact and limits):
+        return None
+    format_ = {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema}}
+    return {"response_format": format_}
 
 
 def _last_parsed(model: type[M], attempts: list[Attempt]) -> M | None:
@@ -254,29 +293,15 @@ class LlmClient:
         if self.settings.json_object_schema:
             schema = _ANSWER_SCHEMA
             kwargs["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
-        elif (format_ := self._compact_format(Answer)) is not None:
-            kwargs["extra_body"] = {"response_format": format_}
+        elif (body := self._format_body(Answer)) is not None:
+            kwargs["extra_body"] = body
         return kwargs
 
-    def _compact_format(self, model: type[pydantic.BaseModel]) -> dict[str, Any] | None:
-        """json_schema mode's response_format with length limits a grammar server enforces.
-
-        A small model on llama.cpp writes long free text ("summary") at a few tokens a second;
-        ``maxLength`` (``maxItems`` for a list) becomes a grammar bound there. OpenAI's strict
-        mode rejects the keywords, so they are sent only when settings.compact_json is on.
-        """
-        limits: dict[str, int] = getattr(model, "GRAMMAR_LIMITS", {})
-        if self.settings.mode != "json_schema" or not self.settings.compact_json or not limits:
+    def _format_body(self, model: type[pydantic.BaseModel]) -> dict[str, Any] | None:
+        """What replaces instructor's response_format in json_schema mode, if anything."""
+        if self.settings.mode != "json_schema":
             return None
-        schema = copy.deepcopy(_schema_of(model))
-        for name, limit in limits.items():
-            prop = schema["properties"][name]
-            for option in prop.get("anyOf", [prop]):
-                if option.get("type") == "string":
-                    option["maxLength"] = limit
-                elif option.get("type") == "array":
-                    option["maxItems"] = limit
-        return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema}}
+        return _format_body(model, self.settings.compact_json, self.settings.gbnf)
 
     def ask(self, system: str, user: str, letter: str, anchors: Anchors) -> CallResult:
         """Ask for an Answer, re-asking on conflicts with the anchors."""
@@ -328,8 +353,8 @@ class LlmClient:
             "temperature": 0,
             "strict": False,
         }
-        if (format_ := self._compact_format(model)) is not None:
-            kwargs["extra_body"] = {"response_format": format_}
+        if (body := self._format_body(model)) is not None:
+            kwargs["extra_body"] = body
         return kwargs
 
     def ask_model(
@@ -398,6 +423,7 @@ def make_client(
     max_reasks: int = 2,
     strategy: str = "letter",
     compact_json: bool = False,
+    gbnf: bool = False,
     timeout: float = 120.0,
     transport_retries: int = 2,
     http_client: Any = None,
@@ -414,6 +440,7 @@ def make_client(
         max_reasks=max_reasks,
         strategy=strategy,
         compact_json=compact_json,
+        gbnf=gbnf,
     )
     # Local servers ignore the key, but the openai client insists on one.
     key = api_key or "sk-no-key-required"
@@ -426,13 +453,17 @@ def make_client(
 
 def client_from_env(**overrides: Any) -> LlmClient:
     """A client configured from OPENAI_API_KEY, IMR_LLM_BASE_URL, IMR_LLM_MODEL, IMR_LLM_MODE,
-    IMR_LLM_STRATEGY."""
+    IMR_LLM_STRATEGY and IMR_LLM_GBNF (1: llama.cpp grammar of compact JSON, with the
+    length limits)."""
+    gbnf = os.environ.get("IMR_LLM_GBNF", "").strip().lower() in {"1", "true", "yes", "on"}
     env: dict[str, Any] = {
         "api_key": os.environ.get("OPENAI_API_KEY"),
         "base_url": os.environ.get("IMR_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL"),
         "model": os.environ.get("IMR_LLM_MODEL"),
         "mode": os.environ.get("IMR_LLM_MODE") or "tools",
         "strategy": os.environ.get("IMR_LLM_STRATEGY") or "letter",
+        "gbnf": gbnf,
+        "compact_json": gbnf,
     }
     env.update({k: v for k, v in overrides.items() if v is not None})
     return make_client(**env)
