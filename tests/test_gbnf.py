@@ -113,6 +113,9 @@ def test_strings_admit_json_escapes_and_refuse_raw_control_characters() -> None:
     limit = DiagnosesAnswer.GRAMMAR_LIMITS["diagnoses"]
     assert pattern.fullmatch(_compact({"diagnoses": ["d"] * limit}))
     assert not pattern.fullmatch(_compact({"diagnoses": ["d"] * (limit + 1)}))
+    chars = DiagnosesAnswer.GRAMMAR_LIMITS["diagnoses[]"]
+    assert pattern.fullmatch(_compact({"diagnoses": ["d" * chars]}))
+    assert not pattern.fullmatch(_compact({"diagnoses": ["d" * (chars + 1)]})), "each name"
 
 
 def test_a_recorded_whole_letter_answer_is_admitted_once_compact() -> None:

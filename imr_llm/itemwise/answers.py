@@ -39,6 +39,7 @@ class ItemAnswer(LenientModel):
     GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
         "treatment": 80,
         "generic_name": 80,
+        "subcategory": 60,
         "reasons": MAX_REASONS,
         "summary": 100,
     }
@@ -70,7 +71,8 @@ class ItemAnswer(LenientModel):
 class DiagnosesAnswer(LenientModel):
     """The injured worker's diagnoses, as the case summary names them."""
 
-    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {"diagnoses": 8}
+    # At most 8 names of at most 80 characters ("name[]": each element's length).
+    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {"diagnoses": 8, "diagnoses[]": 80}
 
     diagnoses: list[str] = Field(description="Short diagnosis names, as written.")
 

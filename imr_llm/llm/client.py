@@ -99,7 +99,9 @@ def _format_body(
     if compact and limits:
         schema = copy.deepcopy(schema)
         for name, limit in limits.items():
-            prop = schema["properties"][name]
+            prop = schema["properties"][name.removesuffix("[]")]
+            if name.endswith("[]"):  # the elements of a list
+                prop = prop["items"]
             for option in prop.get("anyOf", [prop]):
                 if option.get("type") == "string":
                     option["maxLength"] = limit
