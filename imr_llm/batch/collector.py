@@ -1,9 +1,11 @@
 """Collect a Batch round: every answer validated and cross-checked exactly as ``extract`` does.
 
 Each letter's stored answers are replayed through the online code (``replay``): an answer
-that passes becomes a row; one that fails validation yields the re-ask instructor would
-send, which goes into the next round's request file; when the re-asks run out the row is
-built from the best attempt with the anchors winning, as online.
+that passes is kept; one that fails validation yields the re-ask instructor would send, which
+goes into the next round's request file; when the re-asks run out the best attempt is used
+with the anchors winning, as online. A letter gets its row once every one of its calls (the
+whole-letter call, or with strategy ``items`` each item's call and the diagnoses call) is
+done; until then only its unfinished calls are asked again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from imr_llm.anchors.finder import find_anchors
 from imr_llm.anchors.record import error_extraction, source_info
 from imr_llm.batch.files import (
     BatchDir,
@@ -29,17 +30,16 @@ from imr_llm.batch.files import (
     request_line,
 )
 from imr_llm.batch.jobs import TERMINAL, current_settings, latest_round
+from imr_llm.batch.outcomes import plan, row_or_requests
 from imr_llm.batch.results import ResultIndex
 from imr_llm.errors import InputError, UsageError
 from imr_llm.extraction.cache import NullCache, ResponseCache
-from imr_llm.extraction.pipeline import build_row, request_key
 from imr_llm.letters.load import Letter
-from imr_llm.letters.normalize import normalize
 from imr_llm.letters.reader import LetterReader, env_timeout
 from imr_llm.models import Extraction, SourceInfo
 
 if TYPE_CHECKING:
-    from imr_llm.batch.replay import Replayer
+    from imr_llm.batch.replay import Answers, Replayer, Requests, Response
     from imr_llm.llm import BatchApi
 
 
@@ -129,7 +129,8 @@ class _Round:
                     rows.write(f'{{"index":{entry["index"]},"row":{outcome.model_dump_json()}}}\n')
                     self._count(outcome)
                 elif outcome is not None:
-                    writer.write(request_line(entry["index"], self.round + 1, outcome))
+                    for call, body in outcome.items():
+                        writer.write(request_line(entry["index"], self.round + 1, body, call))
         self.done.next_requests = writer.requests
         shutil.rmtree(next_dir, ignore_errors=True)
         if writer.requests:
@@ -137,16 +138,21 @@ class _Round:
         os.replace(rows_tmp, rows_path)
         return self.done
 
-    def _outcome(self, entry: dict[str, Any]) -> Extraction | dict[str, Any] | None:
-        """This round's row or re-ask for the letter; None when it belongs to another round."""
+    def _outcome(self, entry: dict[str, Any]) -> Extraction | Requests | None:
+        """This round's row or re-asks for the letter; None when it belongs to another round."""
         index = entry["index"]
         if "row" in entry:
             return Extraction.model_validate(entry["row"]) if self.round == 1 else None
         if index not in self.pending:
             return None
-        answers = [self.results.response(index, r) for r in range(1, self.round + 1)]
+
+        def answers(call: str, n: int) -> Response | None:
+            # A call's n-th request went out in round n: each round asks each unfinished
+            # call once, so rounds 1..this one hold all its answers so far.
+            return self.results.response(index, n, call) if n <= self.round else None
+
         letter = self._read(entry["file"])
-        return _finish(entry, letter, answers, self.replayer, self.settings, self.cache)
+        return _finish(entry, letter, answers, self.replayer, self.cache)
 
     def _read(self, name: str) -> Letter | InputError:
         # A PDF is parsed in a worker process: one that crashes or hangs fails this row alone.
@@ -176,7 +182,7 @@ def _checked_settings(bdir: BatchDir) -> BatchSettings:
 def _pending(bdir: BatchDir, round_: int) -> set[int]:
     """Indexes of the letters asked in this round."""
     return {
-        parse_custom_id(str(line["custom_id"]))[0]
+        parse_custom_id(str(line["custom_id"])).index
         for path in bdir.request_files(round_)
         for line in read_jsonl(path)
     }
@@ -222,12 +228,11 @@ def _fetch(bdir: BatchDir, round_: int, api: BatchApi | None) -> list[str]:
 def _finish(
     entry: dict[str, Any],
     letter: Letter | InputError,
-    answers: list[tuple[int, dict[str, Any]]],
+    answers: Answers,
     replayer: Replayer,
-    settings: BatchSettings,
     cache: ResponseCache,
-) -> Extraction | dict[str, Any]:
-    """The letter's row, or the body of its next request (a re-ask)."""
+) -> Extraction | Requests:
+    """The letter's row, or the next request of each of its unfinished calls (re-asks)."""
     source = SourceInfo(path=entry["path"], sha256=entry["sha256"], chars=entry["chars"])
     if isinstance(letter, InputError):
         return error_extraction(letter, source=source)
@@ -238,23 +243,8 @@ def _finish(
             path=entry["path"],
         )
         return error_extraction(changed, source=source)
-    normalized = normalize(letter.text)
-    anchors = find_anchors(letter.text, normalized)
-    replayed = replayer.run(letter.text, anchors, answers)
-    if replayed.next_request is not None:
-        return replayed.next_request
-    row = build_row(
-        letter.text,
-        anchors,
-        replayed.result,
-        model=settings.llm.model,
-        path=entry["path"],
-        warnings=letter.warnings,
-    )
-    if row.error is None:
-        raws = [a.raw for a in replayed.result.attempts]
-        cache.put(request_key(normalized.text, settings.llm), row, raws)
-    return row
+    planned = plan(letter, replayer.settings)
+    return row_or_requests(planned, replayer, answers, path=entry["path"], cache=cache)
 
 
 def _write_rows(bdir: BatchDir, round_: int, out: TextIO) -> int:

@@ -3,14 +3,16 @@
     DIR/batch.json                 settings the requests were built with (model, mode, ...)
     DIR/manifest.jsonl             one line per input: index, path, sha256, chars
                                    (or the final row when the input needs no request)
-    DIR/round-N/requests-0001.jsonl  OpenAI Batch API request lines (also `vllm run-batch`)
+    DIR/round-N/requests-0001.jsonl  OpenAI Batch API request lines (also `vllm run-batch`):
+                                   one per letter (strategy letter), or one per focused
+                                   call of a letter (strategy items: each item, diagnoses)
     DIR/round-N/submitted.jsonl    file and batch ids, one line per submitted request file
     DIR/round-N/output-0001.jsonl  the batch's output (and errors-0001.jsonl), as downloaded
     DIR/round-N/fetched            present once every batch of the round ended and was fetched
     DIR/round-N/rows.jsonl         {"index", "row"} for every letter finished in round N
 
-Round 1 asks every letter once; round N+1 holds the re-asks for answers that failed
-validation in round N.
+Round 1 asks every letter once (each of its calls once); round N+1 holds the re-asks for
+answers that failed validation in round N.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from imr_llm.extraction.settings import LlmSettings
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 CHAT_URL = "/v1/chat/completions"
-_CUSTOM_ID = re.compile(r"imr-(\d+)-r(\d+)")
+_CUSTOM_ID = re.compile(r"imr-(\d+)(?:-([a-z]+\d+))?-r(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +55,36 @@ class BatchSettings:
         return cls(**{**data, "llm": LlmSettings(**data["llm"])})
 
 
-def custom_id(index: int, round_: int) -> str:
-    """The request id of letter ``index`` in round ``round_``."""
-    return f"imr-{index:07d}-r{round_}"
+@dataclass(frozen=True, slots=True)
+class RequestId:
+    """What a request answers: letter ``index``'s call ``call`` in round ``round``."""
+
+    index: int
+    call: str  # "" for the whole-letter call; "item0", "item1", ..., "diagnoses0" (items)
+    round: int
 
 
-def parse_custom_id(value: str) -> tuple[int, int]:
-    """(index, round) from a request id; UsageError for ids this tool did not write."""
+def custom_id(index: int, round_: int, call: str = "") -> str:
+    """The request id of letter ``index``'s call ``call`` in round ``round_``."""
+    return f"imr-{index:07d}-{call}-r{round_}" if call else f"imr-{index:07d}-r{round_}"
+
+
+def parse_custom_id(value: str) -> RequestId:
+    """The letter, call and round of a request id; UsageError for ids this tool did not write."""
     match = _CUSTOM_ID.fullmatch(value)
     if match is None:
         raise UsageError(f"custom_id {value!r} was not written by imr-llm batch prepare")
-    return int(match[1]), int(match[2])
+    return RequestId(int(match[1]), match[2] or "", int(match[3]))
 
 
-def request_line(index: int, round_: int, body: dict[str, Any]) -> str:
+def request_line(index: int, round_: int, body: dict[str, Any], call: str = "") -> str:
     """One JSONL request line of the OpenAI Batch API (and of `vllm run-batch`)."""
-    line = {"custom_id": custom_id(index, round_), "method": "POST", "url": CHAT_URL, "body": body}
+    line = {
+        "custom_id": custom_id(index, round_, call),
+        "method": "POST",
+        "url": CHAT_URL,
+        "body": body,
+    }
     return json.dumps(line, ensure_ascii=False) + "\n"
 
 

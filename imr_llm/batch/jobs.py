@@ -1,7 +1,9 @@
 """The Batch path: request files for the OpenAI Batch API (or `vllm run-batch`), submit, status.
 
-Each request body is what ``extract`` would send first for the letter, captured from the
-online code itself (see ``replay``). ``batch_collect`` turns the answers into rows.
+Each request body is what ``extract`` would send first, captured from the online code itself
+(see ``replay``): one request per letter with strategy ``letter``; with ``items``, one per
+anchored item and one for the diagnoses (a letter whose anchors miss items gets the
+whole-letter request, as online). ``collector.collect`` turns the answers into rows.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imr_llm.anchors.finder import find_anchors
 from imr_llm.anchors.record import anchors_extraction, error_extraction, source_info
 from imr_llm.batch.files import (
     MAX_BYTES,
@@ -24,18 +25,18 @@ from imr_llm.batch.files import (
     request_line,
     write_atomic,
 )
+from imr_llm.batch.outcomes import first_requests, plan
 from imr_llm.errors import InputError, UsageError
 from imr_llm.extraction.answer import Answer
 from imr_llm.extraction.cache import NullCache, ResponseCache, schema_hash
-from imr_llm.extraction.pipeline import cached_row, request_key
+from imr_llm.extraction.pipeline import cached_row
 from imr_llm.extraction.prompts import load_prompts
 from imr_llm.extraction.settings import LlmSettings
 from imr_llm.letters.load import DEFAULT_MAX_CHARS, Letter, iter_paths
-from imr_llm.letters.normalize import normalize
 from imr_llm.letters.reader import LetterReader, env_timeout
 
 if TYPE_CHECKING:
-    from imr_llm.batch.replay import Replayer
+    from imr_llm.batch.replay import Replayer, Requests
     from imr_llm.llm import BatchApi
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -47,18 +48,26 @@ class Prepared:
 
     letters: int = 0
     requests: int = 0
+    asked: int = 0  # letters with requests
+    by_items: int = 0  # of those, letters asked item by item (strategy items)
     cached: int = 0  # letters whose row came from the cache
     files: list[Path] = field(default_factory=list)
 
     @property
     def without_request(self) -> int:
         """Inputs finished at once: unreadable, not an IMR letter, or in the cache."""
-        return self.letters - self.requests
+        return self.letters - self.asked
 
 
 def current_settings(llm: LlmSettings, *, max_chars: int = DEFAULT_MAX_CHARS) -> BatchSettings:
-    """Batch settings for this version of the prompts and the answer schema."""
-    return BatchSettings(llm, load_prompts().version, schema_hash(Answer), max_chars)
+    """Batch settings for this version of the prompts and the answer schema(s)."""
+    schema = schema_hash(Answer)
+    if llm.strategy == "items":
+        from imr_llm.itemwise.row import items_schema_hash
+
+        # A letter whose anchors miss items still gets the whole-letter call: both count.
+        schema += f"+{items_schema_hash()}"
+    return BatchSettings(llm, load_prompts().version, schema, max_chars)
 
 
 def prepare(
@@ -81,9 +90,6 @@ def prepare(
     """
     from imr_llm.batch.replay import Replayer
 
-    if settings is not None and settings.strategy != "letter":
-        # One request per item (and re-asks per item) is not built for the Batch path yet.
-        raise UsageError("the Batch path sends whole-letter requests: use strategy 'letter'")
     bdir = _new_folder(folder)
     batch = current_settings(settings or LlmSettings(), max_chars=max_chars)
     replayer = Replayer(batch.llm)
@@ -95,12 +101,15 @@ def prepare(
     reader = LetterReader(timeout=timeout, max_chars=max_chars)
     with RequestWriter(bdir.round_dir(1), **limits) as writer, reader:
         for index, (name, loaded) in enumerate(reader.read(_files(inputs))):
-            entry, body = _entry(index, name, loaded, replayer, store)
+            entry, requests = _entry(index, name, loaded, replayer, store)
             manifest.append(json.dumps(entry, ensure_ascii=False) + "\n")
-            if body is not None:
-                writer.write(request_line(index, 1, body))
+            for call, body in requests.items():
+                writer.write(request_line(index, 1, body, call))
             done.letters += 1
             done.cached += bool(entry.get("cached"))
+            if requests:
+                done.asked += 1
+                done.by_items += "" not in requests  # no whole-letter call
     done.requests, done.files = writer.requests, writer.files
     write_atomic(bdir.manifest_path, manifest)
     # Written last: a folder without batch.json is an interrupted prepare, never half-used.
@@ -128,23 +137,23 @@ def _files(inputs: Iterable[str]) -> Iterator[str]:
 
 def _entry(
     index: int, name: str, letter: Letter | InputError, replayer: Replayer, cache: ResponseCache
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The manifest entry of one input and its first request (None: its row is final)."""
+) -> tuple[dict[str, Any], Requests]:
+    """The manifest entry of one input and the first request of each of its calls (none: its
+    row is final)."""
     if isinstance(letter, InputError):
         row = error_extraction(letter, source=source_info("", name))
-        return {"index": index, "path": name, "row": row.model_dump(mode="json")}, None
+        return {"index": index, "path": name, "row": row.model_dump(mode="json")}, {}
     entry = {"index": index, **source_info(letter.text, letter.path).model_dump(mode="json")}
     # Collect may run from another working directory.
     entry["file"] = os.path.abspath(name)
-    normalized = normalize(letter.text)
-    anchors = find_anchors(letter.text, normalized)
-    if anchors.format == "not_imr":
+    planned = plan(letter, replayer.settings)
+    if planned.anchors.format == "not_imr":
         row = anchors_extraction(letter.text, path=letter.path, warnings=letter.warnings)
-        return {**entry, "row": row.model_dump(mode="json")}, None
-    hit = cached_row(cache, request_key(normalized.text, replayer.settings), letter.path)
+        return {**entry, "row": row.model_dump(mode="json")}, {}
+    hit = cached_row(cache, planned.key, letter.path)
     if hit is not None:
-        return {**entry, "row": hit.model_dump(mode="json"), "cached": True}, None
-    return entry, replayer.first_request(letter.text, anchors)
+        return {**entry, "row": hit.model_dump(mode="json"), "cached": True}, {}
+    return entry, first_requests(planned, replayer)
 
 
 def latest_round(bdir: BatchDir, *, submitted: bool = False) -> int:

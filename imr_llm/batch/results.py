@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from imr_llm.batch.files import BatchDir, custom_id, parse_custom_id
+from imr_llm.batch.files import BatchDir, RequestId, custom_id, parse_custom_id
 
 Response = tuple[int, dict[str, Any]]
 
@@ -28,10 +28,10 @@ def line_response(line: dict[str, Any]) -> Response:
     return 500, {"error": {"message": message, "type": "batch_error", "code": code}}
 
 
-def missing_response(index: int, round_: int) -> Response:
+def missing_response(index: int, round_: int, call: str = "") -> Response:
     """What a request the batch never answered (expired, cancelled, failed) amounts to."""
     message = (
-        f"round {round_} has no result for {custom_id(index, round_)} "
+        f"round {round_} has no result for {custom_id(index, round_, call)} "
         "(its batch expired, failed or was cancelled)"
     )
     return 500, {"error": {"message": message, "type": "batch_error", "code": "missing"}}
@@ -41,7 +41,7 @@ class ResultIndex:
     """Where the answers of the given letters sit in rounds 1..round_'s result files."""
 
     def __init__(self, bdir: BatchDir, round_: int, letters: set[int]) -> None:
-        self._where: dict[tuple[int, int], tuple[Path, int]] = {}
+        self._where: dict[RequestId, tuple[Path, int]] = {}
         for number in range(1, round_ + 1):
             for path in bdir.result_files(number):
                 self._scan(path, letters)
@@ -51,16 +51,17 @@ class ResultIndex:
         with open(path, "rb") as fh:
             for raw in fh:
                 if raw.strip():
-                    index, round_ = parse_custom_id(str(json.loads(raw)["custom_id"]))
-                    if index in letters:
-                        self._where[(index, round_)] = (path, offset)
+                    request = parse_custom_id(str(json.loads(raw)["custom_id"]))
+                    if request.index in letters:
+                        self._where[request] = (path, offset)
                 offset += len(raw)
 
-    def response(self, index: int, round_: int) -> Response:
-        """Letter ``index``'s answer in round ``round_`` (an error answer if there is none)."""
-        where = self._where.get((index, round_))
+    def response(self, index: int, round_: int, call: str = "") -> Response:
+        """The answer to letter ``index``'s call ``call`` in round ``round_`` (an error answer
+        if there is none)."""
+        where = self._where.get(RequestId(index, call, round_))
         if where is None:
-            return missing_response(index, round_)
+            return missing_response(index, round_, call)
         path, offset = where
         with open(path, "rb") as fh:
             fh.seek(offset)

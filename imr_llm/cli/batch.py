@@ -12,7 +12,7 @@ from imr_llm.batch.files import MAX_BYTES, MAX_REQUESTS
 from imr_llm.bulk.journal import open_private
 from imr_llm.cli.options import add_cache_options, cache_for
 from imr_llm.errors import LlmError, UsageError
-from imr_llm.extraction.settings import DEFAULT_MODEL, MODE_NAMES
+from imr_llm.extraction.settings import DEFAULT_MODEL, MODE_NAMES, STRATEGY_NAMES
 from imr_llm.letters.load import DEFAULT_MAX_CHARS
 from imr_llm.letters.reader import TIMEOUT_ENV
 
@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from imr_llm.llm import BatchApi
 
 _HOW = """how a run goes:
-  imr-llm batch prepare letters/ -o run1        # round 1: one request per letter
+  imr-llm batch prepare letters/ -o run1        # round 1: each letter's first request(s)
   imr-llm batch submit run1                     # upload, start the batches (OPENAI_API_KEY)
   imr-llm batch status run1                     # until every batch is completed
   imr-llm batch collect run1 -o out.jsonl       # rows; failed validations -> round 2 re-asks
   then, while collect announces a next round: submit, status, collect again
+With --strategy items, a letter whose anchors hold every item gets one request per item and
+one for its diagnoses (the others one whole-letter request), and its row once all are done.
 The endpoint is --base-url, else IMR_LLM_BASE_URL or OPENAI_BASE_URL, else OpenAI.
 For `vllm run-batch`, skip submit: write DIR/round-N/output-0001.jsonl for
 DIR/round-N/requests-0001.jsonl, then collect.
@@ -64,13 +66,21 @@ def _add_prepare(steps: Any) -> None:
     prepare = steps.add_parser(
         "prepare",
         help="write Batch API request files (also vllm run-batch input) and a manifest",
-        description="Write one request per letter, exactly what `extract` would send first.",
+        description="Write the requests `extract` would send first, exactly: one per letter "
+        "(strategy letter), or one per anchored item and one for the diagnoses (strategy items; "
+        "a letter whose anchors miss items gets one whole-letter request, as online).",
     )
     prepare.add_argument("inputs", nargs="+", metavar="INPUT", help="letter files or directories")
     prepare.add_argument("-o", "--output", required=True, metavar="DIR", help="a new folder")
     prepare.add_argument("--model", help="model name (default: IMR_LLM_MODEL or gpt-4o-mini)")
     prepare.add_argument("--mode", choices=MODE_NAMES, help="instructor mode (default: tools)")
     prepare.add_argument("--json-object-schema", action="store_true", help="see extract")
+    prepare.add_argument(
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        help="letter: one request per letter; items: one per item and one for the diagnoses "
+        "(default: IMR_LLM_STRATEGY or letter)",
+    )
     prepare.add_argument("--max-tokens", type=int, default=1500, help="answer budget (1500)")
     prepare.add_argument("--max-reasks", type=int, default=2, help="re-ask rounds (default 2)")
     prepare.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="input limit")
@@ -102,6 +112,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
         json_object_schema=args.json_object_schema,
         max_tokens=args.max_tokens,
         max_reasks=args.max_reasks,
+        strategy=args.strategy or os.environ.get("IMR_LLM_STRATEGY") or "letter",
     )
     limits = {"max_requests": args.max_requests, "max_bytes": args.max_bytes}
     with cache_for(args) as cache:
@@ -114,10 +125,12 @@ def _run_prepare(args: argparse.Namespace) -> int:
             pdf_timeout=args.pdf_timeout,
             **limits,
         )
+    by_items = f", {done.by_items} of them item by item" if settings.strategy == "items" else ""
     _say(
-        f"{done.letters} letters: {done.requests} requests in {len(done.files)} file(s) under "
-        f"{args.output}/round-1; {done.without_request} need no request ({done.cached} from the "
-        "cache, the others unreadable or not an IMR letter: their rows come at collect)"
+        f"{done.letters} letters: {done.requests} requests for {done.asked} letters{by_items} "
+        f"in {len(done.files)} file(s) under {args.output}/round-1; {done.without_request} need "
+        f"no request ({done.cached} from the cache, the others unreadable or not an IMR letter: "
+        "their rows come at collect)"
     )
     return 0
 
