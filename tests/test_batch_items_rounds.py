@@ -7,11 +7,11 @@ changed), and every expected request and row is the one the online code makes fr
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS, corpus_letter
 from fake_openai import FakeOpenAI
 from test_batch_items import (
     Line,
@@ -170,3 +170,19 @@ def test_the_cli_prepares_one_request_per_call(
     ids = [r["custom_id"] for r in requests_of(tmp_path / "run", 1)]
     assert ids == [f"imr-0000000-{c}-r1" for c in ("item0", "item1", "item2", "diagnoses0")]
     assert json.loads((tmp_path / "run" / "batch.json").read_text())["llm"]["strategy"] == "items"
+
+
+@pytest.mark.parametrize("strategy", ["letter", "items"])
+def test_two_letters_in_one_input_are_asked_about_the_first_as_online(
+    strategy: str, tmp_path: Path
+) -> None:
+    first = "CM17-0009282"
+    path = tmp_path / "two.txt"
+    path.write_text(corpus_letter(first) + corpus_letter(THREE_ITEMS), encoding="utf-8")
+    settings = replace(recorded_settings(), strategy=strategy)
+    recorded = "test_letter_strategy_replays" if strategy == "letter" else "test_extract_replays"
+    cassette = f"{recorded}[{first}]"
+    case = run_online(case_of(path, cassette, settings), 0, settings)
+    prepare([str(path)], tmp_path / "run", settings=settings)
+    rows, _ = run_rounds(tmp_path / "run", {0: case})
+    assert rows == [case.row] and len(rows[0]["record"]["items"]) == 1
