@@ -47,15 +47,22 @@ REFUSED: Line = {
 }
 
 
-def with_necessity(line: Line, necessary: bool) -> Line:
-    """A recorded item answer with its reading of the rationale set to ``necessary``."""
-    assert line is not None
-    body = json.loads(json.dumps(line["response"]["body"]))
-    message = body["choices"][0]["message"]
-    answer = json.loads(message["content"])
-    answer["medically_necessary"] = necessary
-    message["content"] = json.dumps(answer)
-    return {"response": {**line["response"], "body": body}}
+def with_necessity(lines: list[Line], necessary: bool) -> Line:
+    """The first of an item's recorded answers that parses, with its reading of the rationale
+    set to ``necessary``."""
+    for line in lines:
+        if line is None or not line.get("response"):
+            continue
+        body = json.loads(json.dumps(line["response"]["body"]))
+        message = body["choices"][0]["message"]
+        try:
+            answer = json.loads(message["content"] or "")
+        except ValueError:
+            continue
+        if isinstance(answer, dict) and "medically_necessary" in answer:
+            message["content"] = json.dumps({**answer, "medically_necessary": necessary})
+            return {"response": {**line["response"], "body": body}}
+    raise AssertionError("no recorded answer of the item parses")
 
 
 @pytest.mark.parametrize("outcome", ["accepted", "flagged"])
@@ -66,8 +73,8 @@ def test_an_item_answer_contradicting_its_heading_is_reasked_in_the_next_round(
     case = recorded_case(THREE_ITEMS, settings)
     anchors = anchors_of(case.path.read_text(encoding="utf-8"))
     necessary = anchors.items()[0]["decision"] == "overturned"
-    first = case.script["item0"][0]
-    wrong, right = with_necessity(first, not necessary), with_necessity(first, necessary)
+    recorded = case.script["item0"]
+    wrong, right = with_necessity(recorded, not necessary), with_necessity(recorded, necessary)
     rounds_ = 2 if outcome == "accepted" else settings.max_reasks + 1
     case.script["item0"] = [wrong] * (rounds_ - 1) + [right if outcome == "accepted" else wrong]
     run_online(case, 0, settings)
