@@ -40,6 +40,7 @@ class Recording:
         self.inner, self.settings, self.model = inner, inner.settings, inner.model
         self.items: list[ItemAnswer | None] = []
         self.letter: CallResult | None = None
+        self.timings: Counter[str] = Counter()
 
     def ask(self, *args: Any) -> CallResult:
         self.letter = self.inner.ask(*args)
@@ -49,6 +50,8 @@ class Recording:
         reply = self.inner.ask_model(model, *args, **kwargs)
         if model is ItemAnswer:
             self.items.append(reply.value)
+        for attempt in reply.attempts:
+            self.timings.update(_server_timings(attempt.raw))
         return reply
 
     def llm_items(self) -> list[dict[str, Any]]:
@@ -57,6 +60,25 @@ class Recording:
             answer = best_answer(self.letter)[0]
             return [i.model_dump() for i in answer.items] if answer else []
         return [a.model_dump() if a else {} for a in self.items]
+
+
+def _server_timings(raw: str) -> Counter[str]:
+    """llama.cpp's own account of one completion (its "timings"): tokens read and written.
+
+    ``read`` counts the prompt tokens the server actually processed (not those it had cached).
+    Other servers send no timings: an empty count.
+    """
+    try:
+        timings = json.loads(raw).get("timings") or {}
+    except (ValueError, AttributeError):
+        return Counter()
+    return Counter(
+        read=int(timings.get("prompt_n", 0)),
+        cached=int(timings.get("cache_n", 0)),
+        read_ms=round(timings.get("prompt_ms", 0)),
+        written=int(timings.get("predicted_n", 0)),
+        write_ms=round(timings.get("predicted_ms", 0)),
+    )
 
 
 @dataclass
@@ -146,6 +168,14 @@ def _report(tally: Tally, seconds: float) -> None:
     print(f"prompt tokens per letter: {s['prompt'] / n:,.0f}")
     print(f"completion tokens per letter: {s['completion'] / n:,.0f}")
     print(f"seconds per letter: {seconds / n:.1f}")
+    if s["read"] or s["written"]:
+        print(
+            f"server time per letter: reading {s['read'] / n:,.0f} new prompt tokens "
+            f"{s['read_ms'] / 1000 / n:.1f} s ({s['read'] / max(s['read_ms'] / 1000, 1e-9):.0f}/s)"
+            f", writing {s['written'] / n:,.0f} tokens {s['write_ms'] / 1000 / n:.1f} s "
+            f"({s['written'] / max(s['write_ms'] / 1000, 1e-9):.1f}/s); "
+            f"{s['cached'] / n:,.0f} prompt tokens a letter came from its cache"
+        )
 
 
 def main() -> None:
@@ -198,7 +228,16 @@ def main() -> None:
             )
             tally.stats[f"status:{row.status}"] += 1
             took = time.perf_counter() - start
-            print(f"{path.name}: {row.status}, {llm.attempts if llm else 0} call(s), {took:.1f} s")
+            t = client.timings
+            tally.stats.update(t)
+            server = (
+                f"; read {t['read']} new tokens in {t['read_ms'] / 1000:.1f} s"
+                f" ({t['cached']} cached), wrote {t['written']} in {t['write_ms'] / 1000:.1f} s"
+                if t
+                else ""
+            )
+            calls = llm.attempts if llm else 0
+            print(f"{path.name}: {row.status}, {calls} call(s), {took:.1f} s{server}", flush=True)
     for handle in (out, answers):
         if handle:
             handle.close()

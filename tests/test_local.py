@@ -18,7 +18,9 @@ import openai
 import pytest
 
 from imr_llm.errors import LlmError, UsageError
-from imr_llm.llm import local
+from imr_llm.itemwise.answers import DiagnosesAnswer
+from imr_llm.itemwise.context import diagnoses_system
+from imr_llm.llm import local, make_client
 from imr_llm.llm.local import (
     PYTHON_ENV,
     SERVE_SCRIPT,
@@ -262,6 +264,39 @@ def test_real_local_server_answers_a_chat_completion() -> None:
             max_tokens=8,
             temperature=0,
         )
+        # The same server takes our compact-JSON grammar (settings.gbnf) in place of a
+        # response_format, and writes no layout at all.
+        focused = make_client(
+            model=server.model,
+            base_url=server.base_url,
+            mode="json_schema",
+            compact_json=True,
+            gbnf=True,
+            transport_retries=0,
+        )
+        reply = focused.ask_model(
+            DiagnosesAnswer,
+            diagnoses_system(),
+            "The patient was diagnosed with lumbar radiculopathy and a right shoulder strain.",
+            max_tokens=80,
+        )
     print(f"local server ready in {ready:.1f} s")
     assert completion.choices[0].message.content
     assert 0 < completion.usage.completion_tokens <= 8
+    assert reply.accepted and reply.value is not None, reply.error
+    content = json.loads(reply.attempts[-1].raw)["choices"][0]["message"]["content"]
+    assert content == json.dumps(json.loads(content), separators=(",", ":"), ensure_ascii=False)
+
+
+def test_server_threads_spin_briefly_unless_the_caller_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert local._server_env()["GOMP_SPINCOUNT"] == local.SPIN_COUNT
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    env = local._server_env()
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in env
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")
+    assert local._server_env()["GOMP_SPINCOUNT"] == "5"
