@@ -331,9 +331,3 @@ def test_requests_a_batch_never_answered_become_failed_rows(tmp_path: Path) -> N
     with open(tmp_path / "again.jsonl", "w", encoding="utf-8") as out:
         collect(tmp_path / "run", out)  # fetched once: no API needed any more
     assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "out.jsonl").read_text()
-
-
-def test_the_batch_path_refuses_the_items_strategy(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="whole-letter requests"):
-        prepare([], tmp_path / "run", settings=LlmSettings(strategy="items"))
-    assert not (tmp_path / "run").exists()

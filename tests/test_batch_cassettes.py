@@ -10,6 +10,7 @@ writes must equal the rows ``extract`` makes from the same completions.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,7 @@ def _online(
     replies = [Reply(status=status, body=body) for _, status, body in exchanges]
     with FakeOpenAI(replies) as fake:
         client = make_client(
-            model=settings.model,
-            base_url=fake.base_url,
-            api_key="sk-test",
-            transport_retries=0,
-            mode=settings.mode,
-            compact_json=settings.compact_json,
-            max_tokens=settings.max_tokens,
-            max_reasks=settings.max_reasks,
+            **asdict(settings), base_url=fake.base_url, api_key="sk-test", transport_retries=0
         )
         row = extract(path.read_text(encoding="utf-8"), client=client, cache=None, path=str(path))
     return row.model_dump(mode="json"), fake.requests

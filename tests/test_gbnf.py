@@ -78,15 +78,16 @@ ITEM = {
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """One line, as json.dumps writes it by default."""
+    return json.dumps(value, ensure_ascii=False)
 
 
-def test_an_item_answer_is_admitted_only_as_compact_json_in_schema_order() -> None:
+def test_an_item_answer_is_admitted_only_as_one_line_json_in_schema_order() -> None:
     pattern = _as_regex(_grammar_of(ItemAnswer))
     assert pattern.fullmatch(_compact(ITEM))
     assert pattern.fullmatch(_compact({**ITEM, "generic_name": None, "reasons": []}))
     assert not pattern.fullmatch(json.dumps(ITEM, indent=2)), "no indentation"
-    assert not pattern.fullmatch(json.dumps(ITEM)), "no spaces after separators"
+    assert not pattern.fullmatch(json.dumps(ITEM, separators=(",", ":"))), "one space each"
     reordered = {"category": ITEM["category"], **{k: v for k, v in ITEM.items() if k != "category"}}
     assert not pattern.fullmatch(_compact(reordered))
     assert not pattern.fullmatch(_compact({**ITEM, "category": "Medication"})), "enum only"
@@ -107,9 +108,9 @@ def test_the_length_limits_become_grammar_bounds() -> None:
 def test_strings_admit_json_escapes_and_refuse_raw_control_characters() -> None:
     pattern = _as_regex(_grammar_of(DiagnosesAnswer))
     assert pattern.fullmatch(_compact({"diagnoses": ['a "quoted" \\ tab\t', "é"]}))
-    assert pattern.fullmatch('{"diagnoses":["\\u00e9"]}')
-    assert pattern.fullmatch('{"diagnoses":[]}')
-    assert not pattern.fullmatch('{"diagnoses":["line\nbreak"]}')
+    assert pattern.fullmatch('{"diagnoses": ["\\u00e9"]}')
+    assert pattern.fullmatch('{"diagnoses": []}')
+    assert not pattern.fullmatch('{"diagnoses": ["line\nbreak"]}')
     limit = DiagnosesAnswer.GRAMMAR_LIMITS["diagnoses"]
     assert pattern.fullmatch(_compact({"diagnoses": ["d"] * limit}))
     assert not pattern.fullmatch(_compact({"diagnoses": ["d"] * (limit + 1)}))
@@ -118,7 +119,7 @@ def test_strings_admit_json_escapes_and_refuse_raw_control_characters() -> None:
     assert not pattern.fullmatch(_compact({"diagnoses": ["d" * (chars + 1)]})), "each name"
 
 
-def test_a_recorded_whole_letter_answer_is_admitted_once_compact() -> None:
+def test_a_recorded_whole_letter_answer_is_admitted_on_one_line() -> None:
     """The letter strategy's Answer (nested models, numbers, nulls) through its grammar."""
     pattern = _as_regex(_grammar_of(Answer))
     found = 0
@@ -127,7 +128,7 @@ def test_a_recorded_whole_letter_answer_is_admitted_once_compact() -> None:
             body = json.loads(exchange["response"]["body"]["string"])
             content = body["choices"][0]["message"]["content"]
             answer = Answer.model_validate_json(content)
-            assert pattern.fullmatch(answer.model_dump_json()), path.name
+            assert pattern.fullmatch(json.dumps(answer.model_dump(mode="json"))), path.name
             assert not pattern.fullmatch(answer.model_dump_json(indent=2))
             found += 1
     assert found >= 2

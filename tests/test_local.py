@@ -264,8 +264,8 @@ def test_real_local_server_answers_a_chat_completion() -> None:
             max_tokens=8,
             temperature=0,
         )
-        # The same server takes our compact-JSON grammar (settings.gbnf) in place of a
-        # response_format, and writes no layout at all.
+        # The same server takes our one-line JSON grammar (settings.gbnf) in place of a
+        # response_format, and writes json.dumps's layout exactly.
         focused = make_client(
             model=server.model,
             base_url=server.base_url,
@@ -285,7 +285,7 @@ def test_real_local_server_answers_a_chat_completion() -> None:
     assert 0 < completion.usage.completion_tokens <= 8
     assert reply.accepted and reply.value is not None, reply.error
     content = json.loads(reply.attempts[-1].raw)["choices"][0]["message"]["content"]
-    assert content == json.dumps(json.loads(content), separators=(",", ":"), ensure_ascii=False)
+    assert content == json.dumps(json.loads(content), ensure_ascii=False)
 
 
 def test_server_threads_spin_briefly_unless_the_caller_chose(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import logging
 import os
@@ -117,10 +118,16 @@ def _format_body(
 
 
 def _last_parsed(model: type[M], attempts: list[Attempt]) -> M | None:
-    """The last attempt that is valid on its own (the cross-check aside), if any."""
+    """The last attempt that is valid on its own (the cross-check aside), if any.
+
+    Parsed in an empty context: a cross-check set by a context variable around the call
+    (itemwise's necessity check, the anchors check) would otherwise refuse every attempt
+    again, and the item would lose its answer instead of being flagged.
+    """
     for attempt in reversed(attempts):
+        text = _answer_text_of(attempt.raw) or "null"
         try:
-            return model.model_validate_json(_answer_text_of(attempt.raw) or "null")
+            return contextvars.Context().run(model.model_validate_json, text)
         except (pydantic.ValidationError, ValueError):
             continue
     return None
