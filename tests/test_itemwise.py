@@ -6,10 +6,12 @@ is in the cassettes (tests/test_cassettes.py).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from conftest import corpus_letter
+from fake_openai import chat_completion
 
 from imr_llm.anchors.finder import Anchors, find_anchors
 from imr_llm.itemwise.answers import DiagnosesAnswer, ItemAnswer, checking_item
@@ -191,3 +193,16 @@ def test_summary_excerpt_keeps_the_diagnosis_sentences() -> None:
     excerpt = summary_excerpt(text)
     assert "diagnos" in excerpt.lower()
     assert len(excerpt) <= 900
+
+
+def test_an_answer_the_cross_check_refused_is_still_kept_as_the_last_parsed() -> None:
+    """Re-asks ran out: the item keeps its answer (to be flagged), it is not lost."""
+    from imr_llm.llm.client import Attempt, _last_parsed
+
+    answer = _answer(medically_necessary=True)
+    body = chat_completion(answer.model_dump_json())  # a completion as the client records it
+    attempts = [Attempt(raw=json.dumps(body), prompt_tokens=1, completion_tokens=1)]
+    with checking_item(lambda _: ["the heading says otherwise"]):
+        with pytest.raises(ValueError, match="heading says otherwise"):
+            ItemAnswer.model_validate_json(answer.model_dump_json())
+        assert _last_parsed(ItemAnswer, attempts) == answer
