@@ -25,7 +25,7 @@ from imr_llm.anchors.finder import Anchor, find_anchors
 from imr_llm.anchors.record import anchors_extraction
 from imr_llm.errors import InputError
 from imr_llm.letters.load import Letter
-from imr_llm.letters.normalize import normalize
+from imr_llm.letters.normalize import normalize, without_surrogates
 from imr_llm.letters.reader import LetterReader
 from imr_llm.models import Extraction
 
@@ -309,3 +309,14 @@ def test_a_mangled_pdf_gives_a_letter_or_a_typed_error(
     assert isinstance(loaded, (Letter, InputError)), loaded
     if isinstance(loaded, Letter):
         anchors_extraction(loaded.text, path=name)  # whatever text came out, a valid row
+
+
+def test_a_lone_surrogate_in_a_python_string_is_replaced_not_a_traceback() -> None:
+    """Hypothesis found it: no decoded file holds one, but a str given to the API may."""
+    saved = Path(__file__).parent / "data" / "fuzz" / "lone-surrogate.txt"
+    text = saved.read_text(encoding="utf-8").replace("<LONE SURROGATE>", "\ud800")
+    row = anchors_extraction(text, path="fuzz.txt")
+    assert row.status in ("ok", "needs_review")
+    assert Extraction.model_validate_json(row.model_dump_json()) == row
+    assert len(without_surrogates(text)) == len(text)
+    assert "\ud800" not in without_surrogates(text)

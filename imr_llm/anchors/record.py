@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from imr_llm.anchors.finder import Anchors, find_anchors
 from imr_llm.errors import ImrLlmError, InputError, UnsupportedFormatError
 from imr_llm.letters.load import Letter
+from imr_llm.letters.normalize import without_surrogates
 from imr_llm.models import (
     HEADER_FIELDS,
     Determination,
@@ -110,6 +111,7 @@ def anchors_extraction(
     text: str, *, path: str | None = None, warnings: Sequence[str] = ()
 ) -> Extraction:
     """The output row for a letter from anchors alone (no LLM)."""
+    text = without_surrogates(text)
     anchors = find_anchors(text)
     source = source_info(text, path)
     notes = [*warnings, *anchors.problems]

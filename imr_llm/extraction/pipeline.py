@@ -13,7 +13,7 @@ from imr_llm.extraction.answer import Answer
 from imr_llm.extraction.cache import Cache, NullCache, ResponseCache, cache_key, schema_hash
 from imr_llm.extraction.merge import merge
 from imr_llm.extraction.prompts import letter_for_prompt, load_prompts
-from imr_llm.letters.normalize import normalize
+from imr_llm.letters.normalize import normalize, without_surrogates
 from imr_llm.models import ErrorInfo, Extraction, LlmInfo, Usage
 
 if TYPE_CHECKING:
@@ -191,6 +191,7 @@ def _start(
     warnings: Sequence[str],
 ) -> Extraction | _Job:
     """The finished row when no call is needed (not a letter, cached), else the job."""
+    text = without_surrogates(text)
     normalized = normalize(text)
     anchors = find_anchors(text, normalized)
     if anchors.format == "not_imr":

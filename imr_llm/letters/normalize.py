@@ -10,6 +10,7 @@ from dataclasses import dataclass
 _RUN = re.compile(r"\S+(?: \S+)*")
 # A carriage return not followed by a line feed ends a line too (old Mac text; PDF text).
 _LONE_CR = re.compile(r"\r(?!\n)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # A soft hyphen marks where a word may break; at a line end the word goes on below.
 _SOFT_HYPHEN = "\u00ad"
 
@@ -81,6 +82,17 @@ def _pieces(text: str) -> tuple[list[tuple[int, int]], list[int]]:
         newlines += 1
         pos += len(line) + 1
     return spans, before
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate code point replaced by U+FFFD (same length).
+
+    A decoded file never holds one, but a ``str`` handed to the Python API may; a row quoting
+    it could not be written as JSON. Offsets are unchanged, so spans still hold.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def normalize(text: str) -> Normalized:
