@@ -147,7 +147,9 @@ def test_a_stopped_run_stops_its_workers_and_resumes(tmp_path: Path, signum: int
     out = tmp_path / "out.jsonl"
     argv = ["bulk", str(folder), "-o", str(out), "--no-cache", "--workers", "2"]
     argv += ["--concurrency", "2", "--no-progress"]
-    with FakeOpenAI(answering(letters, delay=0.1)) as fake:
+    # 0.3 s an answer: the run takes about 6 s, so a loaded machine cannot finish it before
+    # the signal lands (at 0.1 s it once did, and exited 0).
+    with FakeOpenAI(answering(letters, delay=0.3)) as fake:
         env = {**os.environ, "IMR_LLM_BASE_URL": fake.base_url, "IMR_LLM_MODEL": "gpt-4o-mini"}
         command = [sys.executable, "-m", "imr_llm", *argv]
         proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
