@@ -26,7 +26,7 @@ class LlmSettings:
     strategy: str = "letter"
     # json_schema mode on a grammar server (llama.cpp): bound free-text lengths in the schema.
     compact_json: bool = False
-    # llama.cpp only: send the answer schema as a GBNF grammar of compact JSON (its "grammar"
+    # llama.cpp only: send the answer schema as a GBNF grammar of one-line JSON (its "grammar"
     # field) instead of a response_format; small models then write no indentation.
     gbnf: bool = False
 

@@ -75,14 +75,10 @@ def _cue_sentences(text: str, anchors: Anchors, i: int) -> list[tuple[str, str]]
 
 def _excerpt(rationale: str, keep: list[str]) -> str:
     """The rationale, or when long: the sentences in ``keep`` then its last part."""
-    limit, tail_chars = (
-        (CUED_RATIONALE_CHARS, CUED_TAIL_CHARS)
-        if keep
-        else (
-            RATIONALE_CHARS,
-            TAIL_CHARS,
-        )
-    )
+    if keep:
+        limit, tail_chars = CUED_RATIONALE_CHARS, CUED_TAIL_CHARS
+    else:
+        limit, tail_chars = RATIONALE_CHARS, TAIL_CHARS
     if len(rationale) <= limit:
         return rationale
     tail = rationale[-tail_chars:]

@@ -88,10 +88,10 @@ def _format_body(
       llama.cpp writes long free text ("summary") at a few tokens a second; ``maxLength``
       (``maxItems`` for a list) becomes a grammar bound there. OpenAI's strict mode rejects
       the keywords, so they are sent only on request.
-    - ``gbnf`` (llama.cpp only): that schema as a GBNF grammar of compact JSON in llama.cpp's
+    - ``gbnf`` (llama.cpp only): that schema as a GBNF grammar of one-line JSON in llama.cpp's
       ``grammar`` field, and no response_format (llama.cpp refuses both). llama.cpp's own
-      translation of a schema lets a small model spend a quarter of its tokens on newlines
-      and indentation. A schema the translation does not cover keeps the response_format.
+      translation of a schema lets a small model spend a fifth of its tokens on newlines and
+      indentation. A schema the translation does not cover keeps the response_format.
 
     Cached per model: the result is shared, never to be changed by a caller.
     """
@@ -462,7 +462,7 @@ def make_client(
 
 def client_from_env(**overrides: Any) -> LlmClient:
     """A client configured from OPENAI_API_KEY, IMR_LLM_BASE_URL, IMR_LLM_MODEL, IMR_LLM_MODE,
-    IMR_LLM_STRATEGY and IMR_LLM_GBNF (1: llama.cpp grammar of compact JSON, with the
+    IMR_LLM_STRATEGY and IMR_LLM_GBNF (1: llama.cpp grammar of one-line JSON, with the
     length limits)."""
     gbnf = os.environ.get("IMR_LLM_GBNF", "").strip().lower() in {"1", "true", "yes", "on"}
     env: dict[str, Any] = {

@@ -19,6 +19,8 @@ import re
 from typing import Any
 
 _IGNORED = {"title", "description", "additionalProperties", "required", "default", "$defs"}
+_TRANSLATED = {"$ref", "anyOf", "enum", "const", "type", "properties", "items", "maxLength"}
+_KNOWN = _IGNORED | _TRANSLATED | {"minItems", "maxItems"}
 # A JSON string's characters: anything but a quote, a backslash or a control character,
 # or an escape.
 _CHAR = r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
@@ -63,18 +65,7 @@ class _Grammar:
         return rule
 
     def node(self, schema: dict[str, Any]) -> str:
-        unknown = (
-            set(schema)
-            - _IGNORED
-            - {"$ref", "anyOf", "enum", "const", "type"}
-            - {
-                "properties",
-                "items",
-                "maxLength",
-                "minItems",
-                "maxItems",
-            }
-        )
+        unknown = set(schema) - _KNOWN
         if unknown:
             raise GrammarError(f"unsupported schema keyword(s): {', '.join(sorted(unknown))}")
         if "$ref" in schema:
