@@ -15,6 +15,7 @@ from imr_llm.models import Category
 from imr_llm.treatment.drugs import DRUGS
 from imr_llm.treatment.lexicon import resolve_treatment
 from imr_llm.treatment.services import RULES
+from imr_llm.treatment.taxonomy import nearest
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 PT_OT = "Physical Therapy/Occupational Therapy (PT/OT)"
@@ -332,3 +333,16 @@ def test_accuracy_over_the_labelled_corpus() -> None:
         and (r.category, r.subcategory) != (i["category"], i["subcategory"])
     ]
     assert wrong_drugs == []
+
+
+def test_nearest_entries_meet_across_plurals_and_read_as_answer_fields() -> None:
+    # "braces" finds the "brace" entry, and "glove" the "gloves" one.
+    found = nearest("Wrist braces #2")
+    assert [ex.name for ex in found] == ["brace"]
+    assert json.loads(found[0].line()) == {
+        "treatment": "brace",
+        "category": "DMEPOS",
+        "subcategory": "Prosthetics/Orthotics",
+    }
+    assert nearest("one glove")[0].name == "gloves"
+    assert nearest("kinesio tape") == []

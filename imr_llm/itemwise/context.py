@@ -91,7 +91,7 @@ def _examples(request: str) -> str:
     found = nearest(request, EXAMPLES)
     if not found:
         return ""
-    return "Similar entries in our treatment table:\n" + "\n".join(f"- {ex.line()}" for ex in found)
+    return "Similar entries in our treatment table:\n" + "\n".join(ex.line() for ex in found)
 
 
 def _cues(cues: list[tuple[str, str]]) -> str:
