@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from imr_llm.extraction.answer import Answer
+from imr_llm.extraction.answer import Answer, AnswerItem, AnswerReviewer
 from imr_llm.itemwise.answers import DiagnosesAnswer, ItemAnswer
 from imr_llm.llm import make_client
 from imr_llm.llm.gbnf import GrammarError, literal, schema_grammar
@@ -132,6 +132,27 @@ def test_a_recorded_whole_letter_answer_is_admitted_on_one_line() -> None:
             assert not pattern.fullmatch(answer.model_dump_json(indent=2))
             found += 1
     assert found >= 2
+
+
+def test_nested_free_text_of_the_whole_letter_answer_is_bounded() -> None:
+    """Limits reach the models inside Answer (items, reviewer), not only its own fields."""
+    pattern = _as_regex(_grammar_of(Answer))
+    path = next(CASSETTES.glob("test_letter_strategy_replays*.yaml"))
+    exchange = yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"][0]
+    content = json.loads(exchange["response"]["body"]["string"])["choices"][0]["message"]
+    answer = Answer.model_validate_json(content["content"]).model_dump(mode="json")
+    item = answer["items"][0]
+    summary = AnswerItem.GRAMMAR_LIMITS["summary"]
+    fits = {**answer, "items": [{**item, "summary": "x" * summary}]}
+    assert pattern.fullmatch(json.dumps(fits))
+    too_long = {**answer, "items": [{**item, "summary": "x" * (summary + 1)}]}
+    assert not pattern.fullmatch(json.dumps(too_long)), "an item's summary"
+    states = ["CA"] * (AnswerReviewer.GRAMMAR_LIMITS["licensure_states"] + 1)
+    crowded = {**answer, "reviewer": {**answer["reviewer"], "licensure_states": states}}
+    assert not pattern.fullmatch(json.dumps(crowded)), "the reviewer's states"
+    assert not pattern.fullmatch(json.dumps({**answer, "case_number": "x" * 31}))
+    unbounded = _as_regex(_grammar_of(Answer, compact=False))
+    assert unbounded.fullmatch(json.dumps(too_long))
 
 
 @pytest.mark.parametrize("number", ["0", "-12", "3.5", "60.0", "1e3", "-0.25E-2"])

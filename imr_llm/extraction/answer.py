@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -64,6 +64,19 @@ class LenientModel(BaseModel):
 class AnswerItem(LenientModel):
     """One disputed item."""
 
+    # Bounds a grammar-enforcing server applies when settings.compact_json is on (see
+    # llm.client._format_body): without them a small model can write one string until
+    # max_tokens. Request headings run to about 450 characters in the corpus.
+    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
+        "request": 600,
+        "treatment": 80,
+        "generic_name": 80,
+        "subcategory": 60,
+        "strength": 40,
+        "reasons": 3,
+        "summary": 200,
+    }
+
     request: str = Field(description='Item heading before ": Upheld" / ": Overturned".')
     decision: Decision
     treatment: str | None = Field(description='Drug or service, e.g. "Norco".')
@@ -77,6 +90,13 @@ class AnswerItem(LenientModel):
 
 
 class AnswerReviewer(LenientModel):
+    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
+        "licensure_states": 10,
+        "licensure_states[]": 20,
+        "specialties": 6,
+        "specialties[]": 60,
+    }
+
     licensure_states: list[str] = Field(description='Two-letter codes, e.g. "CA".')
     specialties: list[str]
 
@@ -92,6 +112,13 @@ class Answer(LenientModel):
     Every field is required (null allowed): grammar-constrained and strict decoders then
     emit every key instead of stopping after the first few.
     """
+
+    GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
+        **dict.fromkeys(("case_number", "date_assigned", "decision_date"), 30),
+        **dict.fromkeys(("ur_denial_date", "date_of_injury", "application_received"), 30),
+        "diagnoses": 8,
+        "diagnoses[]": 80,
+    }
 
     case_number: str | None
     date_assigned: str | None

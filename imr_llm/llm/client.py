@@ -7,6 +7,7 @@ import contextvars
 import copy
 import logging
 import os
+import typing
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -78,6 +79,42 @@ def _wrapped(model: type[pydantic.BaseModel]) -> Any:
     return instructor.response_schema(model)
 
 
+def _limits_of(model: type[pydantic.BaseModel]) -> dict[str, int]:
+    limits: dict[str, int] = getattr(model, "GRAMMAR_LIMITS", {})
+    return limits
+
+
+def _models_within(model: type[pydantic.BaseModel]) -> list[type[pydantic.BaseModel]]:
+    """``model`` and every model its fields hold, at any depth (in lists, optionals...)."""
+    found: list[type[pydantic.BaseModel]] = []
+    todo: list[Any] = [model]
+    while todo:
+        kind = todo.pop()
+        if isinstance(kind, type) and issubclass(kind, pydantic.BaseModel):
+            if kind not in found:
+                found.append(kind)
+                todo += [f.annotation for f in kind.model_fields.values()]
+        else:
+            todo += typing.get_args(kind)
+    return found
+
+
+def _bound(properties: dict[str, Any], limits: dict[str, int]) -> None:
+    """Set ``limits`` on a schema's properties: maxLength on strings, maxItems on lists.
+
+    ``"name[]"`` bounds each element of the list ``name``.
+    """
+    for name, limit in limits.items():
+        prop = properties[name.removesuffix("[]")]
+        if name.endswith("[]"):
+            prop = prop["items"]
+        for option in prop.get("anyOf", [prop]):
+            if option.get("type") == "string":
+                option["maxLength"] = limit
+            elif option.get("type") == "array":
+                option["maxItems"] = limit
+
+
 @cache
 def _format_body(
     model: type[pydantic.BaseModel], compact: bool, gbnf: bool
@@ -96,22 +133,16 @@ def _format_body(
     Cached per model: the result is shared, never to be changed by a caller.
     """
     schema = _schema_of(model)
-    limits: dict[str, int] = getattr(model, "GRAMMAR_LIMITS", {})
-    if compact and limits:
+    bounded = {cls: limits for cls in _models_within(model) if (limits := _limits_of(cls))}
+    if compact and bounded:
         schema = copy.deepcopy(schema)
-        for name, limit in limits.items():
-            prop = schema["properties"][name.removesuffix("[]")]
-            if name.endswith("[]"):  # the elements of a list
-                prop = prop["items"]
-            for option in prop.get("anyOf", [prop]):
-                if option.get("type") == "string":
-                    option["maxLength"] = limit
-                elif option.get("type") == "array":
-                    option["maxItems"] = limit
+        for cls, limits in bounded.items():
+            target = schema if cls is model else schema["$defs"][cls.__name__]
+            _bound(target["properties"], limits)
     if gbnf:
         with contextlib.suppress(GrammarError):
             return {"response_format": None, "grammar": schema_grammar(schema)}
-    if not (compact and limits):
+    if not (compact and bounded):
         return None
     format_ = {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema}}
     return {"response_format": format_}
