@@ -61,9 +61,7 @@ def _stem(word: str) -> str:
 
 
 def _words(text: str) -> frozenset[str]:
-    return frozenset(
-        _stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1
-    )
+    return frozenset(_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1)
 
 
 @cache
