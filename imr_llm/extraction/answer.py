@@ -114,8 +114,17 @@ class Answer(LenientModel):
     """
 
     GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
-        **dict.fromkeys(("case_number", "date_assigned", "decision_date"), 30),
-        **dict.fromkeys(("ur_denial_date", "date_of_injury", "application_received"), 30),
+        **dict.fromkeys(
+            (
+                "case_number",
+                "date_assigned",
+                "decision_date",
+                "ur_denial_date",
+                "date_of_injury",
+                "application_received",
+            ),
+            30,
+        ),
         "diagnoses": 8,
         "diagnoses[]": 80,
     }
