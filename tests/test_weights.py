@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -54,6 +55,26 @@ def test_joins_the_parts_in_order_and_verifies_them(tmp_path: Path, part_paths: 
     # A second use trusts the stamp: the parts are not read again.
     assert bundled_model(tmp_path / "models", _bundle(), parts) == model
     assert calls == ["tiny.gguf"]
+
+
+@pytest.mark.parametrize("copied_before_failing", [0, 300])
+def test_joins_by_reading_where_the_kernel_cannot_copy(
+    tmp_path: Path,
+    part_paths: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    copied_before_failing: int,
+) -> None:
+    # Another filesystem or an old kernel: copy_file_range fails at once, or after a few bytes.
+    real = os.copy_file_range
+
+    def copy_then_fail(src: int, dst: int, count: int, *args: int) -> int:
+        if copied_before_failing and os.lseek(src, 0, os.SEEK_CUR) == 0:
+            return real(src, dst, min(count, copied_before_failing))
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", copy_then_fail)
+    model = bundled_model(tmp_path / "models", _bundle(), lambda _: part_paths)
+    assert model.read_bytes() == WHOLE
 
 
 def test_refuses_parts_whose_hash_is_not_the_pinned_one(
