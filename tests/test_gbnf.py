@@ -111,6 +111,11 @@ def test_strings_admit_json_escapes_and_refuse_raw_control_characters() -> None:
     assert pattern.fullmatch('{"diagnoses": ["\\u00e9"]}')
     assert pattern.fullmatch('{"diagnoses": []}')
     assert not pattern.fullmatch('{"diagnoses": ["line\nbreak"]}')
+    # Latin accents, dashes and curly quotes stay; the CJK scripts do not (see gbnf._CHAR).
+    latin = "Sjögren\u2019s syndrome \u2013 café-au-lait"
+    assert pattern.fullmatch(_compact({"diagnoses": [latin]}))
+    for other in ("腰痛", "ようつう", "요통", "\uff21\uff22", "functional改善"):
+        assert not pattern.fullmatch(_compact({"diagnoses": [other]})), other
     limit = DiagnosesAnswer.GRAMMAR_LIMITS["diagnoses"]
     assert pattern.fullmatch(_compact({"diagnoses": ["d"] * limit}))
     assert not pattern.fullmatch(_compact({"diagnoses": ["d"] * (limit + 1)}))

@@ -206,3 +206,18 @@ def test_an_answer_the_cross_check_refused_is_still_kept_as_the_last_parsed() ->
         with pytest.raises(ValueError, match="heading says otherwise"):
             ItemAnswer.model_validate_json(answer.model_dump_json())
         assert _last_parsed(ItemAnswer, attempts) == answer
+
+
+def test_a_summary_cut_at_the_grammar_bound_keeps_whole_words_and_says_so() -> None:
+    limit = ItemAnswer.GRAMMAR_LIMITS["summary"]
+    head = "The patient shows no objective functional improvement from the ongoing use of Norco"
+    cut_in_a_word = (head + " and eff")[:limit].ljust(limit, "x")
+    assert len(cut_in_a_word) == limit
+    assert _answer(summary=cut_in_a_word).summary == head + " and\u2026"
+    # Cut just after a word: that word stays.
+    at_a_word = (head + " ")[:limit].ljust(limit, " ")
+    assert _answer(summary=at_a_word).summary == head + "\u2026"
+    # Within the bound, or ending a sentence at it: as written, stripped.
+    assert _answer(summary=" No documented benefit. ").summary == "No documented benefit."
+    sentence = "x" * (limit - 1) + "."
+    assert _answer(summary=sentence).summary == sentence

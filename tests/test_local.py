@@ -6,6 +6,7 @@ import ast
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -280,12 +281,23 @@ def test_real_local_server_answers_a_chat_completion() -> None:
             "The patient was diagnosed with lumbar radiculopathy and a right shoulder strain.",
             max_tokens=80,
         )
+        # Asked in Chinese to answer in Chinese, the model still writes no CJK character:
+        # the grammar excludes those scripts (without it, this answer is in Chinese).
+        chinese = focused.ask_model(
+            DiagnosesAnswer,
+            "列出诊断\uff0c用中文回答。",
+            "病人被诊断为腰椎间盘突出症和右肩扭伤。",
+            max_tokens=80,
+        )
     print(f"local server ready in {ready:.1f} s")
     assert completion.choices[0].message.content
     assert 0 < completion.usage.completion_tokens <= 8
     assert reply.accepted and reply.value is not None, reply.error
     content = json.loads(reply.attempts[-1].raw)["choices"][0]["message"]["content"]
     assert content == json.dumps(json.loads(content), ensure_ascii=False)
+    assert chinese.accepted and chinese.value is not None and chinese.value.diagnoses
+    written = "".join(chinese.value.diagnoses)
+    assert not re.search(r"[\u2E80-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]", written)
 
 
 def test_server_threads_spin_briefly_unless_the_caller_chose(

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imr_llm.models import Category, Decision, Priority, Reason, Sex
 
@@ -61,6 +61,24 @@ class LenientModel(BaseModel):
         return super().model_validate_json(json_data, **kwargs)
 
 
+_SENTENCE_END = (".", "!", "?", "\u2026")
+
+
+def mark_if_cut(text: str, limit: int) -> str:
+    """``text`` stripped; if it ran to the grammar's bound ``limit`` mid-sentence, marked so.
+
+    A grammar-enforcing server stops a string at ``limit`` characters wherever the model is,
+    often inside a word. Such a text keeps its whole words and ends in "\u2026", so a reader
+    sees it was cut. A shorter text, or one that ends a sentence, is left as written.
+    """
+    kept = text.strip()
+    if len(text) < limit or not kept or kept.endswith(_SENTENCE_END):
+        return kept
+    if not text[-1].isspace() and " " in kept:
+        kept = kept.rsplit(" ", 1)[0]  # the last word was cut short
+    return kept.rstrip(" ,;:-") + "\u2026"
+
+
 class AnswerItem(LenientModel):
     """One disputed item."""
 
@@ -87,6 +105,11 @@ class AnswerItem(LenientModel):
     quantity: float | None
     reasons: list[Reason]
     summary: str | None = Field(description="One sentence.")
+
+    @field_validator("summary", mode="after")
+    @classmethod
+    def _mark_cut(cls, summary: str | None) -> str | None:
+        return None if summary is None else mark_if_cut(summary, cls.GRAMMAR_LIMITS["summary"])
 
 
 class AnswerReviewer(LenientModel):

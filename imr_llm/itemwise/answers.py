@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from imr_llm.extraction.answer import LenientModel
+from imr_llm.extraction.answer import LenientModel, mark_if_cut
 from imr_llm.models import Category, Reason
 
 MAX_REASONS = 3
@@ -53,6 +53,11 @@ class ItemAnswer(LenientModel):
     )
     reasons: list[Reason] = Field(description="Why, main reason first, at most 3 codes.")
     summary: str = Field(description="One short sentence: why the reviewer decided so.")
+
+    @field_validator("summary", mode="after")
+    @classmethod
+    def _mark_cut(cls, summary: str) -> str:
+        return mark_if_cut(summary, cls.GRAMMAR_LIMITS["summary"])
 
     @field_validator("reasons", mode="after")
     @classmethod
