@@ -217,7 +217,9 @@ def test_a_summary_cut_at_the_grammar_bound_keeps_whole_words_and_says_so() -> N
     # Cut just after a word: that word stays.
     at_a_word = (head + " ")[:limit].ljust(limit, " ")
     assert _answer(summary=at_a_word).summary == head + "\u2026"
-    # Within the bound, or ending a sentence at it: as written, stripped.
+    # A token that would overrun the bound cannot be written: the cut may come a little short.
+    assert _answer(summary=cut_in_a_word[:-3]).summary == head + " and\u2026"
+    # Well within the bound, or ending a sentence at it: as written, stripped.
     assert _answer(summary=" No documented benefit. ").summary == "No documented benefit."
     sentence = "x" * (limit - 1) + "."
     assert _answer(summary=sentence).summary == sentence
