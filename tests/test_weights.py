@@ -77,6 +77,14 @@ def test_joins_by_reading_where_the_kernel_cannot_copy(
     assert model.read_bytes() == WHOLE
 
 
+def test_joins_by_reading_where_the_os_has_no_kernel_copy(
+    tmp_path: Path, part_paths: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(os, "copy_file_range", raising=False)  # not Linux
+    model = bundled_model(tmp_path / "models", _bundle(), lambda _: part_paths)
+    assert model.read_bytes() == WHOLE
+
+
 def test_refuses_parts_whose_hash_is_not_the_pinned_one(
     tmp_path: Path, part_paths: list[Path]
 ) -> None:

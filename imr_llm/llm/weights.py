@@ -110,11 +110,12 @@ def _verified(path: Path, bundle: Bundle) -> bool:
 
 def _append(part: Path, out: BinaryIO) -> None:
     """Append ``part`` to ``out``: in the kernel where it can, else through a buffer."""
+    copy = getattr(os, "copy_file_range", None)  # Linux only
     with part.open("rb", buffering=0) as f:
         left = os.fstat(f.fileno()).st_size
         try:
-            while left > 0:
-                copied = os.copy_file_range(f.fileno(), out.fileno(), left)
+            while copy is not None and left > 0:
+                copied = copy(f.fileno(), out.fileno(), left)
                 if copied == 0:
                     break
                 left -= copied
