@@ -14,7 +14,12 @@ from pydantic import BaseModel
 
 from imr_llm.anchors.record import anchors_extraction
 from imr_llm.errors import UsageError
+from imr_llm.extraction.answer import AnswerItem
 from imr_llm.extraction.cache import Cache, NullCache, ResponseCache, cache_key, schema_hash
+from imr_llm.extraction.pipeline import request_key
+from imr_llm.extraction.settings import LlmSettings
+from imr_llm.itemwise.answers import ItemAnswer
+from imr_llm.llm import client
 from imr_llm.models import Determination, Extraction, LlmInfo
 
 LETTER = Path(__file__).parent / "data" / "corpus" / "dev" / "CM16-0213037.txt"
@@ -270,3 +275,23 @@ def test_threads_with_own_caches(tmp_path: Path, extraction: Extraction) -> None
     for t in threads:
         t.join()
     _assert_all_readable(path, 8, 25)
+
+
+@pytest.mark.parametrize("strategy", ["letter", "items"])
+def test_the_request_key_follows_the_grammar_and_limits_sent(
+    strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ItemAnswer if strategy == "items" else AnswerItem
+    grammar = LlmSettings(mode="json_schema", compact_json=True, gbnf=True, strategy=strategy)
+    plain = LlmSettings(mode="json_schema", strategy=strategy)
+    before = {s: request_key("letter text", s, strategy) for s in (grammar, plain)}
+    # A tighter summary bound: same schema, other grammar. A new entry only where it is sent.
+    monkeypatch.setattr(model, "GRAMMAR_LIMITS", {**model.GRAMMAR_LIMITS, "summary": 50})
+    client._format_body.cache_clear()
+    try:
+        assert request_key("letter text", grammar, strategy) != before[grammar]
+        assert request_key("letter text", plain, strategy) == before[plain]
+    finally:
+        monkeypatch.undo()
+        client._format_body.cache_clear()
+    assert request_key("letter text", grammar, strategy) == before[grammar]

@@ -17,6 +17,8 @@ from imr_llm.letters.normalize import normalize, without_surrogates
 from imr_llm.models import ErrorInfo, Extraction, LlmInfo, Usage
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from imr_llm.errors import LlmError
     from imr_llm.extraction.settings import LlmSettings
     from imr_llm.itemwise.calls import Outcome
@@ -46,10 +48,18 @@ def request_key(normalized: str, settings: LlmSettings, strategy: str = "letter"
     # Length limits and a compact-JSON grammar change what a model writes: a separate entry.
     mode += "+compact" * s.compact_json + "+gbnf" * s.gbnf
     schema = _answer_schema_hash()
+    models: tuple[type[BaseModel], ...] = (Answer,)
     if strategy == "items":
+        from imr_llm.itemwise.answers import DiagnosesAnswer, ItemAnswer
         from imr_llm.itemwise.row import items_schema_hash
 
         mode, schema = f"{mode}+items", items_schema_hash()
+        models = (ItemAnswer, DiagnosesAnswer)
+    if s.compact_json or s.gbnf:
+        # The limits and the grammar sent (a change of either is a new entry).
+        from imr_llm.llm.client import format_digest
+
+        mode += "+" + format_digest(models, compact=s.compact_json, gbnf=s.gbnf)
     return cache_key(
         normalized,
         model=s.model,

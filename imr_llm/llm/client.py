@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import hashlib
+import json
 import logging
 import os
 import typing
@@ -113,6 +115,20 @@ def _bound(properties: dict[str, Any], limits: dict[str, int]) -> None:
                 option["maxLength"] = limit
             elif option.get("type") == "array":
                 option["maxItems"] = limit
+
+
+def format_digest(
+    models: typing.Sequence[type[pydantic.BaseModel]], *, compact: bool, gbnf: bool
+) -> str:
+    """12 hex characters naming the answer formats sent for ``models`` under these settings.
+
+    The length limits and the grammar are not in a model's JSON schema, yet they change what
+    a model writes: the response cache keys on this digest too. Empty when neither is on.
+    """
+    if not (compact or gbnf):
+        return ""
+    bodies = [_format_body(model, compact, gbnf) for model in models]
+    return hashlib.sha256(json.dumps(bodies, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
 
 @cache
