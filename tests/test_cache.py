@@ -288,10 +288,12 @@ def test_the_request_key_follows_the_grammar_and_limits_sent(
     # A tighter summary bound: same schema, other grammar. A new entry only where it is sent.
     monkeypatch.setattr(model, "GRAMMAR_LIMITS", {**model.GRAMMAR_LIMITS, "summary": 50})
     client._format_body.cache_clear()
+    client.format_digest.cache_clear()
     try:
         assert request_key("letter text", grammar, strategy) != before[grammar]
         assert request_key("letter text", plain, strategy) == before[plain]
     finally:
         monkeypatch.undo()
         client._format_body.cache_clear()
+        client.format_digest.cache_clear()
     assert request_key("letter text", grammar, strategy) == before[grammar]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from imr_llm.models import Category, Decision, Priority, Reason, Sex
+from imr_llm.models import HEADER_FIELDS, Category, Decision, Priority, Reason, Sex
 
 # The check an answer must pass during one extraction (``verify.checking_against`` sets it):
 # the blocking problems it finds, as re-ask text. A context variable (one value per thread
@@ -140,17 +140,8 @@ class Answer(LenientModel):
     """
 
     GRAMMAR_LIMITS: ClassVar[dict[str, int]] = {
-        **dict.fromkeys(
-            (
-                "case_number",
-                "date_assigned",
-                "decision_date",
-                "ur_denial_date",
-                "date_of_injury",
-                "application_received",
-            ),
-            30,
-        ),
+        # The header's free-text fields (priority is an enum): dates and the case number.
+        **dict.fromkeys((f for f in HEADER_FIELDS if f != "priority"), 30),
         "diagnoses": 8,
         "diagnoses[]": 80,
     }

@@ -117,13 +117,15 @@ def _bound(properties: dict[str, Any], limits: dict[str, int]) -> None:
                 option["maxItems"] = limit
 
 
+@cache
 def format_digest(
-    models: typing.Sequence[type[pydantic.BaseModel]], *, compact: bool, gbnf: bool
+    models: tuple[type[pydantic.BaseModel], ...], *, compact: bool, gbnf: bool
 ) -> str:
     """12 hex characters naming the answer formats sent for ``models`` under these settings.
 
     The length limits and the grammar are not in a model's JSON schema, yet they change what
     a model writes: the response cache keys on this digest too. Empty when neither is on.
+    Cached (every letter's key asks for it), as ``_format_body`` is.
     """
     if not (compact or gbnf):
         return ""

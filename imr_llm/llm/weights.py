@@ -92,6 +92,10 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
 
+def _write_stamp(path: Path, bundle: Bundle) -> None:
+    _stamp_path(path).write_text(json.dumps({**_stamp(path), "sha256": bundle.sha256}))
+
+
 def _verified(path: Path, bundle: Bundle) -> bool:
     """True when ``path`` is the pinned file: by its stamp, else by hashing it again."""
     try:
@@ -104,7 +108,7 @@ def _verified(path: Path, bundle: Bundle) -> bool:
         return False
     if _sha256(path) != bundle.sha256:
         return False
-    _stamp_path(path).write_text(json.dumps({**_stamp(path), "sha256": bundle.sha256}))
+    _write_stamp(path, bundle)
     return True
 
 
@@ -156,7 +160,7 @@ def _join(parts: list[Path], target: Path, bundle: Bundle) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
-    _stamp_path(target).write_text(json.dumps({**_stamp(target), "sha256": bundle.sha256}))
+    _write_stamp(target, bundle)
 
 
 def bundled_model(
